@@ -1,0 +1,186 @@
+import path from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+import { existsSync, readFileSync } from 'node:fs';
+import { IANAZone } from 'luxon';
+import { z } from 'zod';
+
+/** A configuration problem, named by variable: printed as one line and the process exits non-zero. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const url = (protocols: readonly string[]) =>
+  z
+    .string()
+    .trim()
+    .refine((value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+
+const email = z.string().trim().email('must be an email address');
+
+const offsets = z
+  .string()
+  .trim()
+  .transform((value, ctx) => {
+    const parts = value.split(',').map((part) => part.trim());
+    const numbers = parts.map(Number);
+    if (parts.some((part) => !/^\d+$/.test(part))) {
+      ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of whole days, e.g. 90,60,30,14,7,0' });
+      return z.NEVER;
+    }
+    if (new Set(numbers).size !== numbers.length) {
+      ctx.addIssue({ code: 'custom', message: 'must not repeat an offset' });
+      return z.NEVER;
+    }
+    return [...numbers].sort((a, b) => b - a);
+  })
+  .pipe(z.array(z.number().int().min(0).max(3650)).min(1));
+
+const timezone = z
+  .string()
+  .trim()
+  .refine((value) => IANAZone.isValidZone(value), 'must be an IANA time zone such as Europe/Berlin or UTC');
+
+const cron = z
+  .string()
+  .trim()
+  .refine((value) => value.split(/\s+/).length >= 5 && value.split(/\s+/).length <= 6, 'must be a cron pattern such as "0 6 * * *"');
+
+/** Every variable the service reads, with its local default. `.env.example` documents each one. */
+const schema = z.object({
+  DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://127.0.0.1:5432/reminders'),
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9_{}.-]+$/, 'may hold letters, digits, _ . - and a {hash tag}')
+    .default('reminders'),
+  SMTP_URL: z
+    .string()
+    .trim()
+    .default('')
+    .refine((value) => value === '' || /^smtps?:\/\//.test(value), 'must be empty (local capture) or start with smtp:// or smtps://'),
+  SMTP_POOL_SIZE: integer(1, 50).default(5),
+  OUTBOX_DIR: z.string().trim().min(1).default('outbox'),
+  MAIL_FROM: z.string().trim().min(3).default('Renewals <renewals@example.com>'),
+  REMINDER_TIMEZONE: timezone.default('UTC'),
+  REMINDER_OFFSETS: offsets.default(() => [90, 60, 30, 14, 7, 0]),
+  CATCHUP_DAYS: integer(0, 60).default(3),
+  SCAN_CRON: cron.default('0 6 * * *'),
+  SEND_ATTEMPTS: integer(1, 50).default(6),
+  SEND_BACKOFF_MS: integer(0, 86_400_000).default(60_000),
+  SEND_RATE_PER_SEC: integer(1, 10_000).default(10),
+  SEND_CONCURRENCY: integer(1, 100).default(4),
+  TEMPLATES_DIR: z.string().trim().min(1).default('templates'),
+  PORTAL_URL: url(['http:', 'https:']).default('https://www.dynamsoft.com/customer'),
+  PUBLIC_URL: url(['http:', 'https:']).default('http://127.0.0.1:8080'),
+  SALES_EMAIL: email.default('sales@dynamsoft.com'),
+  SUPPORT_EMAIL: email.default('support@dynamsoft.com'),
+  HTTP_PORT: integer(0, 65535).default(8080),
+  HTTP_HOST: z.string().trim().min(1).default('127.0.0.1'),
+  ADMIN_TOKEN: z.string().trim().default(''),
+  UNSUBSCRIBE_SECRET: z.string().trim().default(''),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+type Raw = z.infer<typeof schema>;
+
+export interface Config {
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
+  readonly queuePrefix: string;
+  readonly smtpUrl: string;
+  readonly smtpPoolSize: number;
+  readonly outboxDir: string;
+  readonly mailFrom: string;
+  readonly timezone: string;
+  readonly offsets: readonly number[];
+  readonly catchupDays: number;
+  readonly scanCron: string;
+  readonly sendAttempts: number;
+  readonly sendBackoffMs: number;
+  readonly sendRatePerSec: number;
+  readonly sendConcurrency: number;
+  readonly templatesDir: string;
+  readonly portalUrl: string;
+  readonly publicUrl: string;
+  readonly salesEmail: string;
+  readonly supportEmail: string;
+  readonly httpPort: number;
+  readonly httpHost: string;
+  readonly adminToken: string;
+  /** HMAC key of unsubscribe links; falls back to a key derived from DATABASE_URL when unset (see README). */
+  readonly unsubscribeSecret: string;
+  readonly logLevel: Raw['LOG_LEVEL'];
+}
+
+function fromRaw(raw: Raw): Config {
+  const stripSlash = (value: string) => value.replace(/\/+$/, '');
+  return Object.freeze({
+    databaseUrl: raw.DATABASE_URL,
+    redisUrl: raw.REDIS_URL,
+    queuePrefix: raw.QUEUE_PREFIX,
+    smtpUrl: raw.SMTP_URL,
+    smtpPoolSize: raw.SMTP_POOL_SIZE,
+    outboxDir: path.resolve(raw.OUTBOX_DIR),
+    mailFrom: raw.MAIL_FROM,
+    timezone: raw.REMINDER_TIMEZONE,
+    offsets: Object.freeze(raw.REMINDER_OFFSETS),
+    catchupDays: raw.CATCHUP_DAYS,
+    scanCron: raw.SCAN_CRON,
+    sendAttempts: raw.SEND_ATTEMPTS,
+    sendBackoffMs: raw.SEND_BACKOFF_MS,
+    sendRatePerSec: raw.SEND_RATE_PER_SEC,
+    sendConcurrency: raw.SEND_CONCURRENCY,
+    templatesDir: path.resolve(raw.TEMPLATES_DIR),
+    portalUrl: stripSlash(raw.PORTAL_URL),
+    publicUrl: stripSlash(raw.PUBLIC_URL),
+    salesEmail: raw.SALES_EMAIL,
+    supportEmail: raw.SUPPORT_EMAIL,
+    httpPort: raw.HTTP_PORT,
+    httpHost: raw.HTTP_HOST,
+    adminToken: raw.ADMIN_TOKEN,
+    unsubscribeSecret: raw.UNSUBSCRIBE_SECRET || `derived:${raw.DATABASE_URL}`,
+    logLevel: raw.LOG_LEVEL,
+  });
+}
+
+/** Reads `.env` in the working directory, if any; variables already in the environment win. */
+export function readDotenv(file = path.resolve('.env')): Record<string, string> {
+  return existsSync(file) ? parseDotenv(readFileSync(file)) : {};
+}
+
+/**
+ * Turns an environment into a frozen, typed config. Empty strings count as unset so that
+ * `FOO=` in a compose file means "use the default". Throws ConfigError naming the variable.
+ */
+export function loadConfig(env: Record<string, string | undefined> = { ...readDotenv(), ...process.env }): Config {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value.trim() !== '') input[key] = value;
+  }
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? 'configuration');
+      const shown = key in input ? ` (got ${JSON.stringify(input[key])})` : '';
+      return `${key} ${issue.message}${shown}`;
+    });
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  return fromRaw(result.data);
+}

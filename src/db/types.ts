@@ -1,0 +1,119 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+/** ISO calendar date `YYYY-MM-DD`: pg's date parser is set to hand these back as strings. */
+export type IsoDate = string;
+/** bigint ids come back from pg as strings (OID 20); inserts accept numbers too. */
+type Id = ColumnType<string, string | number, string | number>;
+type GeneratedId = ColumnType<string, string | number | undefined, never>;
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+
+export type ReminderKind = 'license' | 'maintenance';
+export const REMINDER_KINDS: readonly ReminderKind[] = ['license', 'maintenance'];
+
+export type LedgerStatus = 'pending' | 'sending' | 'sent' | 'failed' | 'skipped' | 'unknown';
+export const LEDGER_STATUSES: readonly LedgerStatus[] = ['pending', 'sending', 'sent', 'failed', 'skipped', 'unknown'];
+
+// The customer portal's tables (the integration contract).
+export interface OrdersTable {
+  id: GeneratedId;
+  order_number: string;
+  customer_name: string;
+}
+
+export interface OrderContactsTable {
+  id: GeneratedId;
+  order_id: Id;
+  email: string;
+  name: string | null;
+  locale: ColumnType<string, string | undefined, string>;
+  unsubscribed_at: NullableTimestamp;
+}
+
+export interface LicensesTable {
+  id: GeneratedId;
+  order_id: Id;
+  license_key: string;
+  product: string;
+  license_type: 'annual' | 'lifetime';
+  expires_on: IsoDate | null;
+  maintenance_expires_on: IsoDate | null;
+  status: ColumnType<'active' | 'cancelled', 'active' | 'cancelled' | undefined, 'active' | 'cancelled'>;
+}
+
+// This service's own tables.
+export interface ReminderLedgerTable {
+  id: Generated<string>;
+  kind: ReminderKind;
+  license_id: Id;
+  license_key: string;
+  order_id: Id;
+  order_number: string;
+  expires_on: IsoDate;
+  offset_days: number;
+  recipient: string;
+  scan_date: IsoDate;
+  group_key: string;
+  status: LedgerStatus;
+  reason: string | null;
+  attempts: Generated<number>;
+  claim_token: string | null;
+  message_id: string | null;
+  template_version: string | null;
+  forced: Generated<boolean>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  claimed_at: NullableTimestamp;
+  sent_at: NullableTimestamp;
+}
+
+export type LedgerEvent = 'queued' | 'claimed' | 'sent' | 'failed' | 'retry' | 'skipped' | 'unknown' | 'replayed';
+
+export interface ReminderEventsTable {
+  id: Generated<string>;
+  ledger_id: Id;
+  at: Timestamp;
+  event: LedgerEvent;
+  status: LedgerStatus;
+  detail: string | null;
+  message_id: string | null;
+  template_version: string | null;
+  actor: string | null;
+}
+
+export interface ScanRunsTable {
+  scan_date: IsoDate;
+  started_at: Timestamp;
+  completed_at: NullableTimestamp;
+  duration_ms: number | null;
+  queued: Generated<number>;
+  skipped: Generated<number>;
+  caught_up: Generated<number>;
+  missed_days: Generated<number>;
+}
+
+export interface LicenseHoldsTable {
+  license_id: Id;
+  reason: string;
+  created_at: Timestamp;
+}
+
+export interface SuppressedAddressesTable {
+  address: string;
+  reason: string;
+  created_at: Timestamp;
+}
+
+export interface Database {
+  orders: OrdersTable;
+  order_contacts: OrderContactsTable;
+  licenses: LicensesTable;
+  reminder_ledger: ReminderLedgerTable;
+  reminder_events: ReminderEventsTable;
+  scan_runs: ScanRunsTable;
+  license_holds: LicenseHoldsTable;
+  suppressed_addresses: SuppressedAddressesTable;
+}
+
+export type LedgerRow = Selectable<ReminderLedgerTable>;
+export type NewLedgerRow = Insertable<ReminderLedgerTable>;

@@ -1,0 +1,182 @@
+import type { Queue } from 'bullmq';
+import type { Kysely } from 'kysely';
+import type { Config } from '../config';
+import { type Database, type IsoDate, type LedgerStatus, type NewLedgerRow, REMINDER_KINDS, type ReminderKind } from '../db/types';
+import { insertPlanned, pendingGroups, recordedSeries, seriesKey, sweepStaleClaims } from '../ledger/ledger';
+import type { Logger } from '../logger';
+import { enqueueSends } from '../queue/send-jobs';
+import { type Candidate, findCandidates } from './candidates';
+import { addDays, daysBetween } from './dates';
+import { candidateDaysLeft, planSeries } from './due-rule';
+import { groupKey } from './group-key';
+import { lastCompletedScan, markScanCompleted, markScanStarted } from './scan-runs';
+
+export type ScanConfig = Pick<Config, 'offsets' | 'catchupDays'>;
+
+/** A row the scan would record, before it meets the ledger's unique key. */
+export interface PlannedRow extends NewLedgerRow {
+  days_left: number;
+}
+
+/** Per kind and offset: what one scan recorded. */
+export interface ScanCount {
+  kind: ReminderKind;
+  offset: number;
+  queued: number;
+  skipped: number;
+  late: number;
+}
+
+export interface ScanSummary {
+  scanDate: IsoDate;
+  counts: ScanCount[];
+  queued: number;
+  skipped: number;
+  /** Pending rows sent after their offset's day (catch-up within the window). */
+  caughtUp: number;
+  /** Business days between the last completed scan and this one that had no scan. */
+  missedDays: number;
+  /** Claims of dead workers turned `unknown` by this scan. */
+  unknownClaims: number;
+  /** Send jobs (re)submitted to the queue, including ones Redis had lost. */
+  jobsSubmitted: number;
+  durationMs: number;
+}
+
+/**
+ * The plan for date T, read-only: candidates from the portal tables, what the ledger already
+ * holds, holds and suppressions, through the pure rule. Shared by the scan and the forecast.
+ */
+export async function planScan(
+  db: Kysely<Database>,
+  config: ScanConfig,
+  scanDate: IsoDate,
+  extraRecorded?: (kind: ReminderKind) => Map<string, Map<number, LedgerStatus>>,
+): Promise<PlannedRow[]> {
+  const expiryDates = candidateDaysLeft(config.offsets, config.catchupDays).map((d) => addDays(scanDate, d));
+  const planned: PlannedRow[] = [];
+  for (const kind of REMINDER_KINDS) {
+    const candidates = await findCandidates(db, kind, expiryDates);
+    if (candidates.length === 0) continue;
+    const licenseIds = [...new Set(candidates.map((c) => c.licenseId))];
+    const recipients = [...new Set(candidates.map((c) => c.recipient))];
+    const [recorded, holds, suppressed] = await Promise.all([
+      recordedSeries(db, kind, licenseIds),
+      db.selectFrom('license_holds').select(['license_id', 'reason']).where('license_id', 'in', licenseIds).execute(),
+      db.selectFrom('suppressed_addresses').select(['address', 'reason']).where('address', 'in', recipients).execute(),
+    ]);
+    const extra = extraRecorded?.(kind);
+    const holdReason = new Map(holds.map((h) => [h.license_id, h.reason]));
+    const suppressedReason = new Map(suppressed.map((s) => [s.address, s.reason]));
+    for (const candidate of candidates) {
+      const key = seriesKey(candidate.licenseId, candidate.expiresOn, candidate.recipient);
+      const known = new Map([...(recorded.get(key) ?? []), ...(extra?.get(key) ?? [])]);
+      const daysLeft = daysBetween(scanDate, candidate.expiresOn);
+      for (const step of planSeries(daysLeft, config.offsets, config.catchupDays, known)) {
+        const blocked =
+          step.status === 'pending'
+            ? holdReason.has(candidate.licenseId)
+              ? `on hold: ${holdReason.get(candidate.licenseId)}`
+              : suppressedReason.has(candidate.recipient)
+                ? `suppressed: ${suppressedReason.get(candidate.recipient)}`
+                : null
+            : null;
+        planned.push(toRow(candidate, scanDate, daysLeft, step.offset, blocked ? 'skipped' : step.status, blocked ?? step.reason));
+      }
+    }
+  }
+  return planned;
+}
+
+function toRow(
+  c: Candidate,
+  scanDate: IsoDate,
+  daysLeft: number,
+  offset: number,
+  status: 'pending' | 'skipped',
+  reason: string | null,
+): PlannedRow {
+  return {
+    kind: c.kind,
+    license_id: c.licenseId,
+    license_key: c.licenseKey,
+    order_id: c.orderId,
+    order_number: c.orderNumber,
+    expires_on: c.expiresOn,
+    offset_days: offset,
+    recipient: c.recipient,
+    scan_date: scanDate,
+    group_key: groupKey(c.recipient, c.kind, offset, scanDate),
+    status,
+    reason,
+    days_left: daysLeft,
+  };
+}
+
+/** A claim this old belongs to a dead worker: sends take seconds, and lock renewal is 30 s. */
+export const STALE_CLAIM_MS = 10 * 60 * 1000;
+
+/**
+ * The scan for business date T: records every due reminder in the ledger (idempotently) and
+ * makes sure the send queue holds a job for every pending group, so that a Redis that lost
+ * everything is rebuilt from the ledger and nothing the ledger marks sent goes out again.
+ */
+export async function runScan(
+  deps: { db: Kysely<Database>; sendQueue: Queue; config: Config; logger: Logger },
+  scanDate: IsoDate,
+): Promise<ScanSummary> {
+  const { db, sendQueue, config, logger } = deps;
+  const started = performance.now();
+  const previous = await lastCompletedScan(db);
+  await markScanStarted(db, scanDate);
+  const unknownClaims = await sweepStaleClaims(db, STALE_CLAIM_MS);
+
+  const planned = await planScan(db, config, scanDate);
+  const rowKey = (r: { kind: string; license_id: string | number; expires_on: string; offset_days: number; recipient: string }) =>
+    `${r.kind}|${r.license_id}|${r.expires_on}|${r.offset_days}|${r.recipient}`;
+  const daysLeft = new Map(planned.map((p) => [rowKey(p), p.days_left]));
+  const inserted = await insertPlanned(
+    db,
+    planned.map(({ days_left: _, ...row }) => row),
+  );
+
+  const counts = new Map<string, ScanCount>();
+  for (const row of inserted) {
+    const key = `${row.kind}|${row.offset_days}`;
+    const count = counts.get(key) ?? { kind: row.kind, offset: row.offset_days, queued: 0, skipped: 0, late: 0 };
+    if (row.status === 'pending') {
+      count.queued += 1;
+      if ((daysLeft.get(rowKey(row)) ?? row.offset_days) < row.offset_days) count.late += 1;
+    } else count.skipped += 1;
+    counts.set(key, count);
+  }
+  const caughtUp = [...counts.values()].reduce((sum, c) => sum + c.late, 0);
+
+  const groups = await pendingGroups(db);
+  await enqueueSends(sendQueue, config, groups);
+
+  const missedDays = previous && previous.scanDate < scanDate ? Math.max(0, daysBetween(previous.scanDate, scanDate) - 1) : 0;
+  const summary: ScanSummary = {
+    scanDate,
+    counts: [...counts.values()].sort((a, b) => a.kind.localeCompare(b.kind) || b.offset - a.offset),
+    queued: inserted.filter((r) => r.status === 'pending').length,
+    skipped: inserted.filter((r) => r.status === 'skipped').length,
+    caughtUp,
+    missedDays,
+    unknownClaims,
+    jobsSubmitted: groups.length,
+    durationMs: Math.round(performance.now() - started),
+  };
+  await markScanCompleted(db, scanDate, summary);
+  if (missedDays > 0) {
+    logger.warn(
+      { scanDate, lastCompletedScan: previous?.scanDate, missedDays, caughtUp, skipped: summary.skipped },
+      `MISSED SCANS: no scan completed for ${missedDays} day(s) before ${scanDate}; caught up ${caughtUp} reminder(s) late and skipped ${summary.skipped} superseded or blocked`,
+    );
+  }
+  if (unknownClaims > 0) {
+    logger.warn({ unknownClaims }, `${unknownClaims} reminder(s) were claimed by a worker that stopped; marked unknown, replay them after checking`);
+  }
+  logger.info({ event: 'scan', ...summary }, `scan ${scanDate}: ${summary.queued} queued, ${summary.skipped} skipped`);
+  return summary;
+}

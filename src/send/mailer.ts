@@ -1,0 +1,26 @@
+/** A fully rendered message, ready for the wire. */
+export interface OutgoingEmail {
+  from: string;
+  to: string;
+  subject: string;
+  html: string;
+  text: string;
+  /** Message-ID without angle brackets, derived from the ledger so retries keep it. */
+  messageId: string;
+  /** One-click unsubscribe URL (RFC 8058); omitted for test sends. */
+  unsubscribeUrl?: string;
+  headers?: Record<string, string>;
+}
+
+export interface SendResult {
+  messageId: string;
+  /** The server's last reply, e.g. "250 2.0.0 Ok: queued", or where the local capture wrote it. */
+  response: string;
+}
+
+/** The narrow seam between the worker and the wire: SMTP, or a local capture with no SMTP_URL. */
+export interface Mailer {
+  readonly description: string;
+  send(email: OutgoingEmail): Promise<SendResult>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,52 @@
+import nodemailer from 'nodemailer';
+import type { Mailer, OutgoingEmail, SendResult } from './mailer';
+
+/** Pooled SMTP through nodemailer. Connection reuse matters: servers greet each new one slowly. */
+export function createSmtpMailer(smtpUrl: string, poolSize: number): Mailer {
+  const url = new URL(smtpUrl);
+  const transport = nodemailer.createTransport({
+    host: url.hostname,
+    port: url.port ? Number(url.port) : url.protocol === 'smtps:' ? 465 : 587,
+    secure: url.protocol === 'smtps:',
+    auth: url.username ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) } : undefined,
+    ignoreTLS: url.searchParams.get('ignoreTLS') === 'true',
+    requireTLS: url.searchParams.get('requireTLS') === 'true',
+    pool: true,
+    maxConnections: poolSize,
+    maxMessages: 100,
+    connectionTimeout: 15_000,
+    greetingTimeout: 15_000,
+    socketTimeout: 60_000,
+  });
+  const safeUrl = `${url.protocol}//${url.host}`;
+  return {
+    description: `SMTP ${safeUrl}`,
+    async send(email: OutgoingEmail): Promise<SendResult> {
+      const headers: Record<string, string> = { ...email.headers };
+      if (email.unsubscribeUrl) headers['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click';
+      const info = await transport.sendMail({
+        from: email.from,
+        to: email.to,
+        subject: email.subject,
+        html: email.html,
+        text: email.text,
+        messageId: `<${email.messageId}>`,
+        list: email.unsubscribeUrl ? { unsubscribe: { url: email.unsubscribeUrl, comment: 'Unsubscribe' } } : undefined,
+        headers,
+      });
+      // Some recipients refused but not all: for our single-recipient messages that is a refusal.
+      if (info.rejected.length > 0) {
+        const refusal = Object.assign(new Error(`recipient refused: ${info.response}`), {
+          code: 'EENVELOPE',
+          responseCode: 550,
+          response: info.response,
+        });
+        throw refusal;
+      }
+      return { messageId: email.messageId, response: info.response };
+    },
+    async close() {
+      transport.close();
+    },
+  };
+}
