@@ -61,7 +61,7 @@ const cron = z
 
 /** Every variable the service reads, with its local default. `.env.example` documents each one. */
 const schema = z.object({
-  DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://127.0.0.1:5432/reminders'),
+  DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/reminders'),
   REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
   QUEUE_PREFIX: z
     .string()

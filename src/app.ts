@@ -1,0 +1,98 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Kysely } from 'kysely';
+import type { Config } from './config';
+import { createDb } from './db/connection';
+import type { Database } from './db/types';
+import { createLogger, type Logger } from './logger';
+import { createQueue, createRedis, SCAN_QUEUE, SEND_QUEUE } from './queue/queues';
+import type { Renderer } from './render/types';
+import { createMailer } from './send/create-mailer';
+import type { Mailer } from './send/mailer';
+
+type Release = () => Promise<void> | void;
+
+/**
+ * The composition root: builds each resource on first use and releases them newest-first
+ * on `close()`. Commands take what they need; `migrate` never opens Redis, for instance.
+ */
+export interface App {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly db: Kysely<Database>;
+  redis(): Redis;
+  scanQueue(): Queue;
+  sendQueue(): Queue;
+  mailer(): Mailer;
+  renderer(): Renderer;
+  /** Registers a release to run on close, before everything registered earlier. */
+  onClose(release: Release): void;
+  close(): Promise<void>;
+}
+
+export function createApp(config: Config, options: { logger?: Logger } = {}): App {
+  const releases: Release[] = [];
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const db = createDb(config.databaseUrl);
+  releases.push(() => db.destroy());
+
+  const lazy = <T>(make: () => T, release: (value: T) => Promise<void> | void): (() => T) => {
+    let value: T | undefined;
+    return () => {
+      if (value === undefined) {
+        value = make();
+        const made = value;
+        releases.push(() => release(made));
+      }
+      return value;
+    };
+  };
+
+  const redis = lazy(
+    () => createRedis(config.redisUrl),
+    async (r) => {
+      await r.quit().catch(() => r.disconnect());
+    },
+  );
+  const scanQueue = lazy(
+    () => createQueue(SCAN_QUEUE, redis(), config.queuePrefix),
+    (q) => q.close(),
+  );
+  const sendQueue = lazy(
+    () => createQueue(SEND_QUEUE, redis(), config.queuePrefix),
+    (q) => q.close(),
+  );
+  const mailer = lazy(
+    () => createMailer(config),
+    (m) => m.close(),
+  );
+  const renderer = lazy(
+    // Loaded on first use: MJML takes a while to load, and most commands never render.
+    () => (require('./render/renderer') as typeof import('./render/renderer')).createRenderer(config, logger),
+    (r) => r.close(),
+  );
+
+  let closed = false;
+  return {
+    config,
+    logger,
+    db,
+    redis,
+    scanQueue,
+    sendQueue,
+    mailer,
+    renderer,
+    onClose: (release) => releases.push(release),
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const release of releases.reverse()) {
+        try {
+          await release();
+        } catch (error) {
+          logger.warn({ err: error }, 'release failed during shutdown');
+        }
+      }
+    },
+  };
+}

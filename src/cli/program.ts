@@ -1,0 +1,16 @@
+import { Command } from 'commander';
+import { registerForecastCommand } from './commands/forecast';
+import { registerMigrateCommand } from './commands/migrate';
+import { registerScanCommand } from './commands/scan';
+
+/** The `reminders` command line; each command lives in its own file under commands/. */
+export function buildProgram(): Command {
+  const program = new Command('reminders')
+    .description('Renewal reminders: scan expiring licenses and maintenance contracts, send each reminder once.')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerMigrateCommand(program);
+  registerScanCommand(program);
+  registerForecastCommand(program);
+  return program;
+}

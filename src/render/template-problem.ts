@@ -1,0 +1,18 @@
+import path from 'node:path';
+
+/** One thing wrong with a template, located in a file under the templates folder. */
+export interface TemplateProblem {
+  /** Path relative to the templates folder, with forward slashes, e.g. `annual/en.mjml`. */
+  file: string;
+  /** 1-based line in that file (0 when the problem concerns the whole file). */
+  line: number;
+  message: string;
+}
+
+/** `templates/annual/en.mjml:12: message`, the file shown relative to the working directory. */
+export function formatProblem(problem: TemplateProblem, templatesDir: string): string {
+  const absolute = path.join(templatesDir, problem.file);
+  const shown = path.relative(process.cwd(), absolute);
+  const display = shown && !shown.startsWith('..') ? shown : absolute;
+  return `${display.split(path.sep).join('/')}:${problem.line}: ${problem.message}`;
+}
