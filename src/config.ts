@@ -84,6 +84,7 @@ const schema = z.object({
   SEND_BACKOFF_MS: integer(0, 86_400_000).default(60_000),
   SEND_RATE_PER_SEC: integer(1, 10_000).default(10),
   SEND_CONCURRENCY: integer(1, 100).default(4),
+  SEND_LOCK_MS: integer(1000, 600_000).default(30_000),
   TEMPLATES_DIR: z.string().trim().min(1).default('templates'),
   PORTAL_URL: url(['http:', 'https:']).default('https://www.dynamsoft.com/customer'),
   PUBLIC_URL: url(['http:', 'https:']).default('http://127.0.0.1:8080'),
@@ -114,6 +115,8 @@ export interface Config {
   readonly sendBackoffMs: number;
   readonly sendRatePerSec: number;
   readonly sendConcurrency: number;
+  /** How long a send job's lock lasts without renewal; a dead worker's job is retried after it. */
+  readonly sendLockMs: number;
   readonly templatesDir: string;
   readonly portalUrl: string;
   readonly publicUrl: string;
@@ -145,6 +148,7 @@ function fromRaw(raw: Raw): Config {
     sendBackoffMs: raw.SEND_BACKOFF_MS,
     sendRatePerSec: raw.SEND_RATE_PER_SEC,
     sendConcurrency: raw.SEND_CONCURRENCY,
+    sendLockMs: raw.SEND_LOCK_MS,
     templatesDir: path.resolve(raw.TEMPLATES_DIR),
     portalUrl: stripSlash(raw.PORTAL_URL),
     publicUrl: stripSlash(raw.PUBLIC_URL),

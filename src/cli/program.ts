@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerForecastCommand } from './commands/forecast';
 import { registerMigrateCommand } from './commands/migrate';
 import { registerScanCommand } from './commands/scan';
+import { registerWorkCommands } from './commands/work';
 
 /** The `reminders` command line; each command lives in its own file under commands/. */
 export function buildProgram(): Command {
@@ -12,5 +13,6 @@ export function buildProgram(): Command {
   registerMigrateCommand(program);
   registerScanCommand(program);
   registerForecastCommand(program);
+  registerWorkCommands(program);
   return program;
 }

@@ -30,7 +30,15 @@ export function localeCandidates(raw: string | null | undefined): string[] {
 
 /** The locale to format dates and numbers with: the contact's own if valid, else the template's. */
 export function formattingLocale(raw: string | null | undefined, templateLocale: string): string {
-  const tag = normalizeLocale(raw);
-  if (tag && Intl.DateTimeFormat.supportedLocalesOf([tag]).length > 0) return tag;
-  return templateLocale;
+  const key = `${raw ?? ''}|${templateLocale}`;
+  let locale = formattingLocales.get(key);
+  if (locale === undefined) {
+    const tag = normalizeLocale(raw);
+    locale = tag && Intl.DateTimeFormat.supportedLocalesOf([tag]).length > 0 ? tag : templateLocale;
+    if (formattingLocales.size > 1000) formattingLocales.clear();
+    formattingLocales.set(key, locale);
+  }
+  return locale;
 }
+
+const formattingLocales = new Map<string, string>();

@@ -58,6 +58,10 @@ export interface ComposedSource {
   locale: string;
   mjml: string;
   subject: CopyBlock | null;
+  /** The family's copy file used, relative to the folder (null when none was found). */
+  copyFile: string | null;
+  /** The copy blocks placed in the email, in order. */
+  blocks: CopyBlock[];
   /** Origin of each composed line; index 0 is line 1. */
   origins: Origin[];
   /** Every file read, with its contents (for the template version). */
@@ -251,6 +255,7 @@ export function composeVariant(dir: string, family: Family, locale: string, vari
   if (familyCopy) resolvedLocale = familyCopy.locale;
 
   const pieces: Piece[] = [];
+  const used: CopyBlock[] = [];
   const layoutPath = path.join(dir, LAYOUT_FILE);
   const layout = reader.read(layoutPath);
   if (layout === null) {
@@ -272,7 +277,9 @@ export function composeVariant(dir: string, family: Family, locale: string, vari
       line += chunk.split('\n').length - 1;
       last = upTo;
     };
+    const comments = [...text.matchAll(/<!--[\s\S]*?-->/g)].map((m) => [m.index, m.index + m[0].length] as const);
     for (const match of text.matchAll(DIRECTIVE)) {
+      if (comments.some(([from, to]) => match.index >= from && match.index < to)) continue;
       advance(match.index);
       const directiveLine = line;
       const [whole, kind, attrs = ''] = match;
@@ -336,6 +343,7 @@ export function composeVariant(dir: string, family: Family, locale: string, vari
       problems.push({ file, line, message: `no "## ${name}" block for the ${describeVariant(variant)} reminder in ${where}` });
       return;
     }
+    used.push(block);
     expand(block.text, block.file, block.line, path.join(dir, path.dirname(block.file)), [...stack, `slot:${name}`]);
   }
 
@@ -353,6 +361,8 @@ export function composeVariant(dir: string, family: Family, locale: string, vari
     locale: resolvedLocale,
     mjml: text,
     subject,
+    copyFile: familyCopy ? reader.relative(familyCopy.absolute) : null,
+    blocks: used,
     origins,
     contents: reader.contents,
     stamps: reader.stamps,

@@ -1,0 +1,55 @@
+import type { Worker } from 'bullmq';
+import { dailyScanJob } from '../jobs/daily-scan';
+import { sendReminderJob } from '../jobs/send-reminder';
+import type { App } from './app';
+import { registerDailyScan, scanTodayIfMissed } from './queue/scheduler';
+import { startWorker } from './queue/workers';
+
+export interface DaemonOptions {
+  /** Run the send worker in this process (default). `--no-worker` makes a scan-only process. */
+  sendWorker: boolean;
+  /** Run the scan worker and register the scheduler (default). `reminders work` is send-only. */
+  scanner: boolean;
+}
+
+/** Starts the send worker: concurrency per process, the rate limit shared by every worker of the queue. */
+export function startSendWorker(app: App): Worker {
+  const { sendConcurrency, sendRatePerSec, sendLockMs } = app.config;
+  const worker = startWorker(app, sendReminderJob, {
+    concurrency: sendConcurrency,
+    limiter: { max: sendRatePerSec, duration: 1000 },
+    lockMs: sendLockMs,
+  });
+  // close() stops taking jobs and waits for the ones in hand.
+  app.onClose(() => worker.close());
+  return worker;
+}
+
+/** The long-running process: scheduler + scan worker + send worker. Resources close newest-first. */
+export async function startDaemon(app: App, options: DaemonOptions): Promise<{ workers: Worker[] }> {
+  const workers: Worker[] = [];
+  if (options.scanner) {
+    await registerDailyScan(app);
+    const scanWorker = startWorker(app, dailyScanJob, { concurrency: 1 });
+    app.onClose(() => scanWorker.close());
+    workers.push(scanWorker);
+    await scanTodayIfMissed(app);
+  }
+  if (options.sendWorker) workers.push(startSendWorker(app));
+  return { workers };
+}
+
+/** Resolves on the first SIGTERM or SIGINT; a second one exits at once. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.removeListener('SIGTERM', onSignal);
+      process.removeListener('SIGINT', onSignal);
+      process.once('SIGTERM', () => process.exit(130));
+      process.once('SIGINT', () => process.exit(130));
+      resolve(signal);
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+}

@@ -1,0 +1,155 @@
+import { randomUUID } from 'node:crypto';
+import { type Kysely, sql } from 'kysely';
+import type { Database, LedgerRow } from '../db/types';
+import { normalizeAddress } from '../scan/candidates';
+import { recordEvents } from './events';
+
+export interface ClaimResult {
+  /** Rows this worker now owns (`sending`), with its token. */
+  claimed: LedgerRow[];
+  claimToken: string;
+  /** Rows turned `skipped` by the send-time check, with the reason. */
+  skipped: Array<{ id: string; reason: string }>;
+  /** Rows found `sending` from an earlier attempt that died: now `unknown`. */
+  orphaned: string[];
+}
+
+/**
+ * Re-checks and claims the pending rows of one email in one transaction. Row locks make two
+ * workers queue up here, and only `pending` rows move to `sending`: the loser finds none.
+ */
+export async function claimRows(db: Kysely<Database>, ledgerIds: string[], actor: string): Promise<ClaimResult> {
+  const claimToken = randomUUID();
+  return db.transaction().execute(async (trx) => {
+    const rows = await trx.selectFrom('reminder_ledger').selectAll().where('id', 'in', ledgerIds).orderBy('id').forUpdate().execute();
+    const orphaned = rows.filter((r) => r.status === 'sending').map((r) => r.id);
+    const pending = rows.filter((r) => r.status === 'pending');
+    const skipped: Array<{ id: string; reason: string }> = [];
+    if (pending.length > 0) {
+      const reasons = await sendTimeCheck(trx, pending);
+      for (const row of pending) {
+        const reason = reasons.get(row.id);
+        if (reason) skipped.push({ id: row.id, reason });
+      }
+    }
+    const claimable = pending.filter((r) => !skipped.some((s) => s.id === r.id)).map((r) => r.id);
+
+    if (orphaned.length > 0) {
+      const reason = 'an earlier attempt stopped after claiming: delivery uncertain, replay to resend';
+      await trx
+        .updateTable('reminder_ledger')
+        .set({ status: 'unknown', reason, claim_token: null, updated_at: sql`now()` })
+        .where('id', 'in', orphaned)
+        .execute();
+      await recordEvents(trx, orphaned.map((id) => ({ ledgerId: id, event: 'unknown', status: 'unknown', detail: reason, actor })));
+    }
+    for (const { id, reason } of skipped) {
+      await trx.updateTable('reminder_ledger').set({ status: 'skipped', reason, updated_at: sql`now()` }).where('id', '=', id).execute();
+    }
+    await recordEvents(trx, skipped.map(({ id, reason }) => ({ ledgerId: id, event: 'skipped', status: 'skipped', detail: reason, actor })));
+
+    let claimed: LedgerRow[] = [];
+    if (claimable.length > 0) {
+      claimed = await trx
+        .updateTable('reminder_ledger')
+        .set({
+          status: 'sending',
+          claim_token: claimToken,
+          claimed_at: sql`now()`,
+          updated_at: sql`now()`,
+          attempts: sql`attempts + 1`,
+        })
+        .where('id', 'in', claimable)
+        .where('status', '=', 'pending')
+        .returningAll()
+        .execute();
+      await recordEvents(trx, claimed.map((r) => ({ ledgerId: r.id, event: 'claimed', status: 'sending', detail: `attempt ${r.attempts}`, actor })));
+    }
+    return { claimed, claimToken, skipped, orphaned };
+  });
+}
+
+/** Why each row must not be sent now (renewed, cancelled, held, suppressed, unsubscribed), if it must not. */
+async function sendTimeCheck(db: Kysely<Database>, rows: LedgerRow[]): Promise<Map<string, string>> {
+  const licenseIds = [...new Set(rows.map((r) => r.license_id))];
+  const orderIds = [...new Set(rows.map((r) => r.order_id))];
+  const recipients = [...new Set(rows.map((r) => r.recipient))];
+  const [licenses, holds, suppressed, contacts] = await Promise.all([
+    db.selectFrom('licenses').select(['id', 'status', 'license_type', 'expires_on', 'maintenance_expires_on']).where('id', 'in', licenseIds).execute(),
+    db.selectFrom('license_holds').select(['license_id', 'reason']).where('license_id', 'in', licenseIds).execute(),
+    db.selectFrom('suppressed_addresses').select(['address', 'reason']).where('address', 'in', recipients).execute(),
+    db.selectFrom('order_contacts').select(['order_id', 'email', 'unsubscribed_at']).where('order_id', 'in', orderIds).execute(),
+  ]);
+  const reasons = new Map<string, string>();
+  for (const row of rows) {
+    const license = licenses.find((l) => l.id === row.license_id);
+    const hold = holds.find((h) => h.license_id === row.license_id);
+    const suppression = suppressed.find((s) => s.address === row.recipient);
+    const ownContacts = contacts.filter((c) => c.order_id === row.order_id && normalizeAddress(c.email) === row.recipient);
+    const expiry = license && (row.kind === 'license' ? license.expires_on : license.maintenance_expires_on);
+    let reason: string | null = null;
+    if (!license) reason = 'license no longer exists';
+    else if (license.status !== 'active') reason = `cancelled: license status is ${license.status}`;
+    else if ((row.kind === 'license') !== (license.license_type === 'annual')) reason = `license type changed to ${license.license_type}`;
+    else if (expiry !== row.expires_on) reason = expiry ? `renewed: expiry moved to ${expiry}` : 'expiry date removed';
+    else if (hold) reason = `on hold: ${hold.reason}`;
+    else if (suppression) reason = `suppressed: ${suppression.reason}`;
+    else if (ownContacts.length === 0) reason = 'contact no longer on the order';
+    else if (ownContacts.every((c) => c.unsubscribed_at !== null)) reason = 'unsubscribed';
+    if (reason) reasons.set(row.id, reason);
+  }
+  return reasons;
+}
+
+export interface Outcome {
+  status: 'sent' | 'failed' | 'unknown' | 'pending';
+  event: 'sent' | 'failed' | 'unknown' | 'retry';
+  detail: string | null;
+  messageId?: string | null;
+  templateVersion?: string | null;
+}
+
+/**
+ * Records what happened to claimed rows. Guarded by the claim token, not the status: a send
+ * that succeeded still counts as sent if a sweep meanwhile called it unknown.
+ */
+export async function recordOutcome(
+  db: Kysely<Database>,
+  ledgerIds: string[],
+  claimToken: string,
+  outcome: Outcome,
+  actor: string,
+): Promise<string[]> {
+  if (ledgerIds.length === 0) return [];
+  return db.transaction().execute(async (trx) => {
+    const updated = await trx
+      .updateTable('reminder_ledger')
+      .set({
+        status: outcome.status,
+        reason: outcome.status === 'sent' ? null : outcome.detail,
+        message_id: outcome.messageId ?? null,
+        template_version: outcome.templateVersion ?? null,
+        sent_at: outcome.status === 'sent' ? sql`now()` : null,
+        claim_token: outcome.status === 'pending' ? null : claimToken,
+        updated_at: sql`now()`,
+      })
+      .where('id', 'in', ledgerIds)
+      .where('claim_token', '=', claimToken)
+      .where('status', 'in', ['sending', 'unknown'])
+      .returning('id')
+      .execute();
+    await recordEvents(
+      trx,
+      updated.map((r) => ({
+        ledgerId: r.id,
+        event: outcome.event,
+        status: outcome.status,
+        detail: outcome.detail,
+        messageId: outcome.messageId ?? null,
+        templateVersion: outcome.templateVersion ?? null,
+        actor,
+      })),
+    );
+    return updated.map((r) => r.id);
+  });
+}

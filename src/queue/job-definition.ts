@@ -1,0 +1,20 @@
+import type { App } from '../app';
+
+/** Who runs a job and which attempt it is. */
+export interface JobContext {
+  app: App;
+  /** 1-based attempt number and the job's limit. */
+  attempt: number;
+  maxAttempts: number;
+  /** When the job was meant to run (a scheduler's fire time, else when it was added). */
+  scheduledFor: Date;
+  /** Identifies the worker in the ledger's audit trail. */
+  actor: string;
+}
+
+/** A job definition: thin, the logic it calls lives in src/. */
+export interface JobDefinition<Payload, Result> {
+  queue: string;
+  name: string;
+  process(payload: Payload, context: JobContext): Promise<Result>;
+}

@@ -1,0 +1,183 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type Handlebars from 'handlebars';
+import mjml2html from 'mjml';
+import { formattingLocale } from './locale';
+import { htmlToPlainText } from './html-to-plain-text';
+import { buildView, createHandlebars, singleLine } from './template-data';
+import { checkHandlebars, checkTagBalance, HELPERS } from './template-lint';
+import type { TemplateProblem } from './template-problem';
+import { composeVariant, type CopyBlock, type Family, type FileStamp, LAYOUT_FILE, type Origin, type Variant } from './template-source';
+import { type RenderedEmail, type ReminderEmailInput, TemplateError } from './types';
+
+/** One family × locale × variant, compiled from MJML once and filled per email. */
+export interface CompiledVariant {
+  family: Family;
+  variant: Variant;
+  /** The locale of the copy file used (after fallback). */
+  locale: string;
+  templateVersion: string;
+  /** The files it was built from (relative to the templates folder). */
+  files: string[];
+  /** Filled per email: microseconds, no MJML. Throws TemplateError if a value is missing. */
+  fill(input: ReminderEmailInput): RenderedEmail;
+}
+
+export interface CompileResult {
+  /**
+   * The compiled variant, when MJML and Handlebars accepted it. It may exist while `problems`
+   * is not empty (validation still fills it to find more); the renderer refuses it then.
+   */
+  compiled: CompiledVariant | null;
+  /** The copy blocks placed in the email (to say where something missing belongs). */
+  blocks: CopyBlock[];
+  /** The copy file of the family used (after locale fallback), relative to the folder. */
+  copyFile: string | null;
+  /** The `## subject` block used. */
+  subjectBlock: CopyBlock | null;
+  problems: TemplateProblem[];
+  templateVersion: string;
+  stamps: FileStamp[];
+}
+
+export interface CompileHooks {
+  /** Called each time MJML actually runs: lets tests prove the cache works. */
+  onMjmlCompile?: (info: { family: Family; locale: string; variant: Variant }) => void;
+}
+
+const handlebars = createHandlebars();
+const HANDLEBARS_OPTIONS = {
+  strict: true,
+  knownHelpersOnly: true,
+  knownHelpers: Object.fromEntries(HELPERS.map((h) => [h, true])),
+} as const;
+
+/** Short sha256 of the files used, by relative path: recorded in the ledger with each send. */
+export function hashContents(contents: Map<string, string>, relative: (absolute: string) => string): string {
+  const hash = createHash('sha256');
+  for (const [file, text] of [...contents].map(([abs, text]) => [relative(abs), text] as const).sort(([a], [b]) => a.localeCompare(b))) {
+    hash.update(file).update('\0').update(text).update('\0');
+  }
+  return hash.digest('hex').slice(0, 12);
+}
+
+interface MjmlError {
+  line?: number;
+  message?: string;
+  tagName?: string;
+}
+
+/** Composes, checks and compiles one variant. Never throws for template mistakes: they are returned. */
+export async function compileVariant(
+  dir: string,
+  family: Family,
+  locale: string,
+  variant: Variant,
+  hooks: CompileHooks = {},
+): Promise<CompileResult> {
+  const composed = composeVariant(dir, family, locale, variant);
+  const relative = (absolute: string) => path.relative(dir, absolute).split(path.sep).join('/');
+  const templateVersion = hashContents(composed.contents, relative);
+  const files = [...composed.contents.keys()].map(relative).sort();
+  const problems = [...composed.problems];
+  const locate = (line: number): Origin => composed.origins[line - 1] ?? { file: LAYOUT_FILE, line: 0 };
+  const result = (compiled: CompiledVariant | null): CompileResult => ({
+    compiled,
+    blocks: composed.blocks,
+    copyFile: composed.copyFile,
+    subjectBlock: composed.subject,
+    problems: dedupe(problems),
+    templateVersion,
+    stamps: composed.stamps,
+  });
+
+  const structural = checkTagBalance(composed.mjml, locate);
+  problems.push(...structural);
+  // MJML drops HTML comments (keepComments: false), so placeholders in them are never filled.
+  const withoutComments = composed.mjml.replace(/<!--[\s\S]*?-->/g, (comment) => comment.replace(/[^\n]/g, ' '));
+  problems.push(...checkHandlebars(withoutComments, locate));
+  const subject = composed.subject;
+  if (subject) {
+    problems.push(
+      ...checkHandlebars(subject.text, (line) => ({ file: subject.file, line: subject.line + line - 1 }), { exclude: ['subject'] }),
+    );
+  }
+  // Missing blocks or refused includes leave a gap but MJML can still check the rest; unbalanced
+  // tags would only produce confusing MJML errors, and without a layout there is nothing to check.
+  if (structural.length > 0 || !composed.mjml.trim() || !existsSync(dir)) return result(null);
+
+  let html: string;
+  try {
+    hooks.onMjmlCompile?.({ family, locale: composed.locale, variant });
+    const output = await mjml2html(composed.mjml, {
+      validationLevel: 'strict',
+      keepComments: false,
+      fonts: {},
+      // Includes were expanded (and confined to the folder) above; any left are held to it too.
+      ignoreIncludes: false,
+      filePath: dir,
+      includePath: [dir],
+    });
+    html = output.html;
+  } catch (error) {
+    const errors = (error as { errors?: MjmlError[] }).errors;
+    if (Array.isArray(errors) && errors.length > 0) {
+      for (const e of errors) {
+        const origin = locate(e.line ?? 0);
+        problems.push({ file: origin.file, line: origin.line, message: `MJML: ${e.message ?? 'invalid'}${e.tagName ? ` (${e.tagName})` : ''}` });
+      }
+    } else {
+      problems.push({ file: LAYOUT_FILE, line: 0, message: `MJML: ${error instanceof Error ? error.message : String(error)}` });
+    }
+    return result(null);
+  }
+  if (!subject) return result(null);
+
+  let htmlTemplate: Handlebars.TemplateDelegate;
+  let subjectTemplate: Handlebars.TemplateDelegate;
+  try {
+    handlebars.parse(html);
+    htmlTemplate = handlebars.compile(html, HANDLEBARS_OPTIONS);
+    subjectTemplate = handlebars.compile(subject.text, { ...HANDLEBARS_OPTIONS, noEscape: true });
+  } catch (error) {
+    problems.push({ file: LAYOUT_FILE, line: 0, message: `Handlebars (after MJML): ${error instanceof Error ? error.message : String(error)}` });
+    return result(null);
+  }
+
+  const templateLocale = composed.locale;
+  const where = `${family}/${templateLocale} ${variant === 'expired' ? 'expired' : `offset ${variant}`}`;
+  return result({
+    family,
+    variant,
+    locale: templateLocale,
+    templateVersion,
+    files,
+    fill(input) {
+      const view = buildView(input, formattingLocale(input.locale, templateLocale));
+      let subjectText: string;
+      let filled: string;
+      try {
+        subjectText = singleLine(subjectTemplate(view));
+        view.subject = subjectText;
+        filled = htmlTemplate(view);
+      } catch (error) {
+        throw new TemplateError(`template ${where} (${files.join(', ')}) cannot be filled: ${error instanceof Error ? error.message : String(error)}`, {
+          cause: error,
+        });
+      }
+      if (!subjectText) throw new TemplateError(`template ${where}: the subject is empty once filled (${subject.file}:${subject.line})`);
+      return { subject: subjectText, html: filled, text: htmlToPlainText(filled), templateVersion };
+    },
+  });
+}
+
+function dedupe(problems: TemplateProblem[]): TemplateProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.file}:${p.line}:${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

@@ -1,0 +1,125 @@
+import Handlebars from 'handlebars';
+import { DateTime } from 'luxon';
+import type { ReminderEmailInput } from './types';
+
+/**
+ * What a template sees: the reminder input with dates formatted for the contact's locale.
+ * Every string is raw here; Handlebars' {{ }} escapes it in HTML, the subject is plain text.
+ */
+export interface TemplateItem {
+  product: string;
+  licenseKey: string;
+  orderNumber: string;
+  customerName: string;
+  expiresOn: string;
+  daysLeft: number;
+  daysSinceExpiry: number;
+  expired: boolean;
+}
+
+export interface TemplateView {
+  lang: string;
+  subject: string;
+  contactName: string | null;
+  recipient: string;
+  kind: string;
+  offset: number;
+  expired: boolean;
+  daysLeft: number;
+  daysSinceExpiry: number;
+  expiresOn: string;
+  itemCount: number;
+  single: boolean;
+  product: string;
+  items: TemplateItem[];
+  links: { renew: string; upcomingRenewals: string; unsubscribe: string };
+  salesEmail: string;
+  supportEmail: string;
+}
+
+/** Formats an ISO date like 'December 27, 2026' (en) or '27. Dezember 2026' (de). */
+export function formatDate(iso: string, locale: string): string {
+  const key = `${locale}|${iso}`;
+  const known = dateCache.get(key);
+  if (known !== undefined) return known;
+  const date = DateTime.fromISO(iso, { zone: 'utc' });
+  const formatted = date.isValid ? date.setLocale(locale).toLocaleString(DateTime.DATE_FULL) : iso;
+  if (dateCache.size >= 10_000) dateCache.clear();
+  dateCache.set(key, formatted);
+  return formatted;
+}
+
+// Formatting is the costliest part of filling a template; a worker sees few distinct dates.
+const dateCache = new Map<string, string>();
+const pluralRules = new Map<string, Intl.PluralRules>();
+const numberFormats = new Map<string, Intl.NumberFormat>();
+const memo = <T>(cache: Map<string, T>, locale: string, make: () => T): T => {
+  let value = cache.get(locale);
+  if (!value) {
+    value = make();
+    cache.set(locale, value);
+  }
+  return value;
+};
+
+/** A one-line, control-character-free version of a value that ends up in a header. */
+export function singleLine(value: string): string {
+  // eslint-disable-next-line no-control-regex
+  return value.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ').replace(/\s{2,}/g, ' ').trim();
+}
+
+/** `formatLocale` formats dates and numbers and becomes the HTML `lang`. */
+export function buildView(input: ReminderEmailInput, formatLocale: string): TemplateView {
+  const items = input.items.map((item) => ({
+    product: item.product,
+    licenseKey: item.licenseKey,
+    orderNumber: item.orderNumber,
+    customerName: item.customerName,
+    expiresOn: formatDate(item.expiresOn, formatLocale),
+    daysLeft: item.daysLeft,
+    daysSinceExpiry: Math.max(0, -item.daysLeft),
+    expired: item.daysLeft < 0,
+  }));
+  const earliest = [...input.items].sort((a, b) => a.expiresOn.localeCompare(b.expiresOn))[0];
+  const contactName = input.contactName?.trim() ? singleLine(input.contactName) : null;
+  return {
+    lang: formatLocale,
+    subject: '',
+    contactName,
+    recipient: input.recipient,
+    kind: input.kind,
+    offset: input.offset,
+    expired: input.expired,
+    daysLeft: input.daysLeft,
+    daysSinceExpiry: Math.max(0, -input.daysLeft),
+    expiresOn: earliest ? formatDate(earliest.expiresOn, formatLocale) : '',
+    itemCount: items.length,
+    single: items.length === 1,
+    product: input.items[0]?.product ?? '',
+    items,
+    links: { ...input.links },
+    salesEmail: input.salesEmail,
+    supportEmail: input.supportEmail,
+  };
+}
+
+/**
+ * A Handlebars environment with the one helper templates may use:
+ * `{{plural daysLeft one="# day" other="# days"}}` picks the form by the locale's plural rules
+ * (`zero="…"` wins for 0 when given) and puts the number, formatted for the locale, where `#` is.
+ */
+export function createHandlebars(): typeof Handlebars {
+  const hb = Handlebars.create();
+  hb.registerHelper('plural', function plural(this: unknown, count: unknown, options: Handlebars.HelperOptions) {
+    const root = (options.data as { root?: { lang?: unknown } } | undefined)?.root;
+    const locale = typeof root?.lang === 'string' && root.lang ? root.lang : 'en';
+    const n = typeof count === 'number' ? count : Number(count);
+    const forms = options.hash as Record<string, unknown>;
+    const category = Number.isFinite(n) ? memo(pluralRules, locale, () => new Intl.PluralRules(locale)).select(n) : 'other';
+    const chosen = n === 0 && forms.zero !== undefined ? forms.zero : (forms[category] ?? forms.other);
+    const form = String(chosen ?? '#');
+    const shown = Number.isFinite(n) ? memo(numberFormats, locale, () => new Intl.NumberFormat(locale)).format(n) : String(count);
+    return form.replace(/#/g, shown);
+  });
+  return hb;
+}

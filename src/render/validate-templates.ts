@@ -1,0 +1,250 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import Handlebars from 'handlebars';
+import type { Config } from '../config';
+import { type CompileResult, compileVariant } from './compile-variant';
+import { formatDate } from './template-data';
+import { type TemplateProblem } from './template-problem';
+import { COMMON_FOLDER, describeVariant, FAMILIES, KIND_OF_FAMILY, LAYOUT_FILE, parseCopyFile } from './template-source';
+import { loadSampleData, SAMPLE_DATA_FILE, type SampleData, sampleInput } from './sample-data';
+import type { RenderedEmail, ReminderEmailInput } from './types';
+import { listVariants, localeFiles, templateLocales, type VariantRef } from './variants';
+
+export type ValidateConfig = Pick<
+  Config,
+  'offsets' | 'portalUrl' | 'publicUrl' | 'unsubscribeSecret' | 'salesEmail' | 'supportEmail' | 'timezone'
+>;
+
+export interface ValidationReport {
+  problems: TemplateProblem[];
+  /** How many family × locale × variant emails were compiled and checked. */
+  checked: number;
+}
+
+/** Where a required thing normally lives, to point at the right file when it is missing. */
+interface Requirement {
+  what: string;
+  block: string;
+  expiredBlock?: string;
+  values: (input: ReminderEmailInput) => string[];
+  /** Must appear as a link target (href), not just as text. */
+  link?: boolean;
+}
+
+const REQUIREMENTS: readonly Requirement[] = [
+  { what: 'the renew link {{links.renew}}', block: 'button', expiredBlock: 'other-ways', values: (i) => [i.links.renew], link: true },
+  { what: 'the Upcoming Renewal link {{links.upcomingRenewals}}', block: 'other-ways', values: (i) => [i.links.upcomingRenewals], link: true },
+  { what: 'the unsubscribe link {{links.unsubscribe}}', block: 'footer', values: (i) => [i.links.unsubscribe], link: true },
+  { what: 'the contact name {{contactName}}', block: 'greeting', values: (i) => (i.contactName ? [i.contactName] : []) },
+  { what: 'each product {{product}}', block: 'item', values: (i) => i.items.map((x) => x.product) },
+  { what: 'each license key {{licenseKey}}', block: 'item', values: (i) => i.items.map((x) => x.licenseKey) },
+  { what: 'each order number {{orderNumber}}', block: 'item', values: (i) => i.items.map((x) => x.orderNumber) },
+  { what: 'each customer name {{customerName}}', block: 'item', values: (i) => i.items.map((x) => x.customerName) },
+  { what: 'the sales address {{salesEmail}}', block: 'sales-support', values: (i) => [i.salesEmail] },
+  { what: 'the support address {{supportEmail}}', block: 'sales-support', expiredBlock: 'intro', values: (i) => [i.supportEmail] },
+];
+
+/**
+ * Compiles every family × offset (each configured one and the expired-late copy) × locale with
+ * the sample data at MJML's strict level, and checks what every email must contain.
+ * Returns every problem found; an empty list means the templates are good to send.
+ */
+export async function validateTemplates(dir: string, config: ValidateConfig): Promise<ValidationReport> {
+  const root = path.resolve(dir);
+  const problems: TemplateProblem[] = [];
+  problems.push(...checkFolders(root));
+
+  let sample: SampleData | null = null;
+  try {
+    sample = loadSampleData(root);
+  } catch (error) {
+    problems.push({ file: SAMPLE_DATA_FILE, line: 0, message: error instanceof Error ? error.message.replace(/^.*?sample-data\.json: /, '') : String(error) });
+  }
+
+  const usedBlocks = new Set<string>();
+  const subjects = new Map<string, { subject: string; file: string; line: number }>();
+  // The same missing link in a shared block shows in many variants: reported once, naming them.
+  const rendered = new Map<string, { problem: TemplateProblem; variants: VariantRef[] }>();
+  const refs = listVariants(root, config.offsets);
+  for (const ref of refs) {
+    const result = await compileVariant(root, ref.family, ref.locale, ref.variant);
+    problems.push(...result.problems);
+    for (const block of [...result.blocks, ...(result.subjectBlock ? [result.subjectBlock] : [])]) usedBlocks.add(block.name);
+    if (!result.compiled || !sample) continue;
+    const checked = checkRendered(ref, result, sample, config, result.problems.length > 0);
+    for (const problem of checked.problems) {
+      const key = `${problem.file}\0${problem.line}\0${problem.message}`;
+      const seen = rendered.get(key);
+      if (seen) seen.variants.push(ref);
+      else rendered.set(key, { problem, variants: [ref] });
+    }
+    if (checked.subject && result.compiled.locale === ref.locale) {
+      const other = subjects.get(`${ref.locale}|${ref.variant}`);
+      const here = { subject: checked.subject, ...subjectWhere(result) };
+      if (other && other.subject === here.subject) {
+        problems.push({
+          file: here.file,
+          line: here.line,
+          message: `the ${describeVariant(ref.variant)} subject is the same for annual licenses and maintenance ("${here.subject}"): say which one expires`,
+        });
+      }
+      subjects.set(`${ref.locale}|${ref.variant}`, here);
+    }
+  }
+  problems.push(...unusedBlocks(root, usedBlocks));
+  for (const { problem, variants } of rendered.values()) {
+    problems.push({ ...problem, message: `${problem.message} (${describeVariants(variants)})` });
+  }
+  return { problems: dedupe(problems), checked: refs.length };
+}
+
+function checkFolders(root: string): TemplateProblem[] {
+  const problems: TemplateProblem[] = [];
+  const locales = templateLocales(root);
+  for (const folder of [...FAMILIES, COMMON_FOLDER]) {
+    const { locales: present, strays } = localeFiles(root, folder);
+    for (const stray of strays) {
+      problems.push({ file: `${folder}/${stray}`, line: 0, message: `"${stray}" is not named after a language (en.mjml, de.mjml, de-AT.mjml…): it is never used` });
+    }
+    for (const locale of locales) {
+      if (present.includes(locale)) continue;
+      const language = locale.split('-')[0]!;
+      const fallback = present.includes(language) ? language : 'en';
+      if (locale === 'en' || fallback !== language) {
+        problems.push({
+          file: `${folder}/${locale}.mjml`,
+          line: 0,
+          message:
+            locale === 'en'
+              ? 'missing: English is the fallback for every contact and must exist'
+              : `missing: other folders have "${locale}" copy, so "${locale}" contacts would get this part in English`,
+        });
+      }
+    }
+  }
+  return problems;
+}
+
+function checkRendered(
+  ref: VariantRef,
+  result: CompileResult,
+  sample: SampleData,
+  config: ValidateConfig,
+  /** The variant already has problems: a failure to fill is a consequence, not news. */
+  alreadyBroken: boolean,
+): { problems: TemplateProblem[]; subject: string | null } {
+  const compiled = result.compiled!;
+  const problems: TemplateProblem[] = [];
+  const kind = KIND_OF_FAMILY[ref.family];
+  const expired = ref.variant === 'expired';
+  const offset = expired ? 0 : (ref.variant as number);
+  const where = (blockName: string) => {
+    const block = result.blocks.find((b) => b.name === blockName);
+    return block ? { file: block.file, line: Math.max(1, block.line - 1) } : { file: result.copyFile ?? LAYOUT_FILE, line: 0 };
+  };
+  const fill = (input: ReminderEmailInput): RenderedEmail | null => {
+    try {
+      return compiled.fill(input);
+    } catch (error) {
+      if (!alreadyBroken) {
+        problems.push({ file: result.copyFile ?? LAYOUT_FILE, line: 0, message: error instanceof Error ? error.message : String(error) });
+      }
+      return null;
+    }
+  };
+
+  const input = sampleInput(config, sample, { kind, offset, expired, locale: ref.locale });
+  const email = fill(input);
+  if (!email) return { problems, subject: null };
+
+  if (!email.subject) problems.push({ ...subjectWhere(result), message: 'the subject is empty' });
+  for (const requirement of REQUIREMENTS) {
+    for (const value of requirement.values(input)) {
+      const escaped = Handlebars.escapeExpression(value);
+      const found = requirement.link ? email.html.includes(`href="${escaped}"`) : email.html.includes(escaped);
+      if (!found) {
+        const block = expired && requirement.expiredBlock ? requirement.expiredBlock : requirement.block;
+        problems.push({ ...where(block), message: `the email does not show ${requirement.what}` });
+        break;
+      }
+      if (requirement.link && !email.text.includes(value)) {
+        problems.push({ ...where(requirement.block), message: `the plain-text part does not show ${requirement.what} as a URL` });
+        break;
+      }
+    }
+  }
+  const expiry = formatDate(input.items[0]!.expiresOn, compiled.locale);
+  if (!email.html.includes(Handlebars.escapeExpression(expiry))) {
+    problems.push({ ...where('item-expiry'), message: 'the email does not show the expiry date {{expiresOn}}' });
+  }
+  if (expired) {
+    const intro = result.blocks.find((b) => b.name === 'intro');
+    if (intro && !intro.text.includes('supportEmail')) {
+      problems.push({ file: intro.file, line: Math.max(1, intro.line - 1), message: 'the expired copy must tell the reader to renew through support: mention {{supportEmail}}' });
+    }
+  }
+  // A reminder sent late (catch-up) must say the true number of days in its subject.
+  if (!expired && offset >= 2) {
+    const late = fill(sampleInput(config, sample, { kind, offset, expired, locale: ref.locale, daysLeft: offset - 1 }));
+    const shown = new Intl.NumberFormat(compiled.locale).format(offset - 1);
+    if (late && !new RegExp(`(^|\\D)${shown.replace(/[.,]/g, '\\$&')}(\\D|$)`).test(late.subject)) {
+      problems.push({
+        ...subjectWhere(result),
+        message: `the subject does not show the true days left (a late reminder with ${offset - 1} days left reads "${late.subject}"): use {{plural daysLeft one="# day" other="# days"}}`,
+      });
+    }
+  }
+  // The single-item wording and a contact without a name must fill too.
+  fill({ ...sampleInput(config, sample, { kind, offset, expired, locale: ref.locale, itemCount: 1 }), contactName: null });
+  return { problems, subject: email.subject };
+}
+
+function subjectWhere(result: CompileResult): { file: string; line: number } {
+  const block = result.subjectBlock;
+  return block ? { file: block.file, line: Math.max(1, block.line - 1) } : { file: result.copyFile ?? LAYOUT_FILE, line: 0 };
+}
+
+function dedupe(problems: TemplateProblem[]): TemplateProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.file}:${p.line}:${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** 'annual/en: 30, 7; maintenance/en: expired' */
+function describeVariants(refs: readonly VariantRef[]): string {
+  const groups = new Map<string, string[]>();
+  for (const ref of refs) {
+    const key = `${ref.family}/${ref.locale}`;
+    groups.set(key, [...(groups.get(key) ?? []), String(ref.variant)]);
+  }
+  return [...groups].map(([key, variants]) => `${key}: ${variants.join(', ')}`).join('; ');
+}
+
+/** Blocks no layout slot asks for: a typo in a name. */
+function unusedBlocks(root: string, used: ReadonlySet<string>): TemplateProblem[] {
+  const problems: TemplateProblem[] = [];
+  for (const folder of [...FAMILIES, COMMON_FOLDER]) {
+    for (const locale of localeFiles(root, folder).locales) {
+      const file = `${folder}/${locale}.mjml`;
+      let text: string;
+      try {
+        text = readFileSync(path.join(root, file), 'utf8');
+      } catch {
+        continue;
+      }
+      for (const block of parseCopyFile(file, text).copy.blocks) {
+        const heading = { file, line: Math.max(1, block.line - 1) };
+        // A block for an offset that is not configured is fine (REMINDER_OFFSETS may change);
+        // a name no slot asks for is almost always a typo.
+        if (!used.has(block.name)) {
+          problems.push({ ...heading, message: `block "## ${block.name}" is not used: no <mj-slot name="${block.name}"/> in the layout or partials (a typo?)` });
+        }
+      }
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,78 @@
+import type { AddressInfo } from 'node:net';
+import { type ParsedMail, simpleParser } from 'mailparser';
+import { SMTPServer } from 'smtp-server';
+
+export interface ReceivedMail {
+  to: string;
+  raw: string;
+  parsed: ParsedMail;
+}
+
+/** A reply to force for a recipient at RCPT TO: `times` times (default: always). */
+export interface ForcedReply {
+  code: number;
+  message: string;
+  times?: number;
+}
+
+/**
+ * A real SMTP server in the test process. Messages are parsed with mailparser; replies can be
+ * forced per recipient to simulate 4xx deferrals and 5xx refusals.
+ */
+export async function startSmtpServer(): Promise<{
+  url: string;
+  received: ReceivedMail[];
+  forceReply(recipient: string, reply: ForcedReply): void;
+  /** Calls before DATA completes, per recipient (accepted or not). */
+  attempts: Map<string, number>;
+  /** Delays the reply to each message's DATA by `ms` (0: answer at once). */
+  holdReplies(ms: number): void;
+  close(): Promise<void>;
+}> {
+  const received: ReceivedMail[] = [];
+  const forced = new Map<string, ForcedReply>();
+  const attempts = new Map<string, number>();
+  let holdMs = 0;
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
+    onRcptTo(address, _session, callback) {
+      const to = address.address.toLowerCase();
+      attempts.set(to, (attempts.get(to) ?? 0) + 1);
+      const reply = forced.get(to);
+      if (reply && (reply.times === undefined || reply.times > 0)) {
+        if (reply.times !== undefined) reply.times -= 1;
+        const error = Object.assign(new Error(reply.message), { responseCode: reply.code });
+        return callback(error);
+      }
+      callback();
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        const raw = Buffer.concat(chunks).toString('utf8');
+        simpleParser(raw)
+          .then((parsed) => {
+            for (const rcpt of session.envelope.rcptTo) received.push({ to: rcpt.address.toLowerCase(), raw, parsed });
+            if (holdMs > 0) setTimeout(() => callback(), holdMs);
+            else callback();
+          })
+          .catch(callback);
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.server.address() as AddressInfo;
+  return {
+    url: `smtp://127.0.0.1:${port}?ignoreTLS=true`,
+    received,
+    attempts,
+    holdReplies: (ms) => {
+      holdMs = ms;
+    },
+    forceReply: (recipient, reply) => forced.set(recipient.toLowerCase(), { ...reply }),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

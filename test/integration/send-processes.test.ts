@@ -1,0 +1,99 @@
+import { sql } from 'kysely';
+import { addDays } from '../../src/scan/dates';
+import { runScan } from '../../src/scan/run-scan';
+import { exited, spawnCli } from '../helpers/cli';
+import { insertLicense, insertOrder } from '../helpers/fixtures';
+import { startSmtpServer } from '../helpers/smtp';
+import { createTestEnv, type TestEnv, waitFor } from '../helpers/test-env';
+
+const T = '2027-06-01';
+let t: TestEnv;
+let smtp: Awaited<ReturnType<typeof startSmtpServer>>;
+
+beforeAll(async () => {
+  smtp = await startSmtpServer();
+  t = await createTestEnv('procs', { SMTP_URL: smtp.url, SEND_RATE_PER_SEC: '1000', SEND_LOCK_MS: '2000', SEND_CONCURRENCY: '2' });
+});
+afterAll(async () => {
+  await t?.cleanup();
+  await smtp?.close();
+});
+beforeEach(async () => {
+  await sql`truncate reminder_events, reminder_ledger, scan_runs, licenses, order_contacts, orders cascade`.execute(t.app.db);
+  await t.app.sendQueue().obliterate({ force: true });
+  smtp.received.length = 0;
+});
+
+async function seed(recipients: number): Promise<void> {
+  for (let i = 0; i < recipients; i++) {
+    const { orderId } = await insertOrder(t.app.db, { contacts: [{ email: `r${i}@example.com` }] });
+    await insertLicense(t.app.db, { orderId, expiresOn: addDays(T, 30) });
+  }
+  await runScan({ db: t.app.db, sendQueue: t.app.sendQueue(), config: t.config, logger: t.app.logger }, T);
+}
+
+/** Ledger ids each received message carries, counted. */
+function deliveriesPerRow(): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const mail of smtp.received) {
+    for (const id of String(mail.parsed.headers.get('x-reminder-ids') ?? '').split(',')) counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  return counts;
+}
+
+describe('send workers as separate processes', () => {
+  it('two workers draining one queue deliver each message once', async () => {
+    await seed(30);
+    const env = { ...t.env, LOG_LEVEL: 'info', SEND_LOCK_MS: '30000' };
+    const workers = [spawnCli(['work', '--drain'], env), spawnCli(['work', '--drain'], env)];
+    const codes = await Promise.all(workers.map(exited));
+    expect(codes).toEqual([0, 0]);
+    expect(smtp.received).toHaveLength(30);
+    expect(new Set(smtp.received.map((m) => m.to)).size).toBe(30);
+    const rows = await t.app.db.selectFrom('reminder_ledger').select('status').execute();
+    expect(rows.every((r) => r.status === 'sent')).toBe(true);
+    // Both processes took part (each logs one JSON line per send outcome).
+    const outputs = workers.map((w) => w.output());
+    expect(outputs.filter((o) => o.includes('"outcome":"sent"'))).toEqual([expect.anything(), expect.anything()]);
+  });
+
+  it('a worker killed with SIGKILL mid-batch leaves no row both re-sent and sent', async () => {
+    await seed(12);
+    // Hold each message's final reply so that the kill lands between hand-over and record.
+    const slow = await startSmtpServer();
+    const original = slow.received;
+    try {
+      const env = { ...t.env, SMTP_URL: slow.url, SEND_CONCURRENCY: '3' };
+      slow.holdReplies(400);
+      const victim = spawnCli(['work'], env);
+      await waitFor(async () => {
+        const sent = await t.app.db.selectFrom('reminder_ledger').select('id').where('status', '=', 'sent').execute();
+        return sent.length >= 2 && original.length > sent.length;
+      }, 'some sends recorded and some in flight', 30_000);
+      victim.kill('SIGKILL');
+      await exited(victim);
+      const inFlight = await t.app.db.selectFrom('reminder_ledger').select('id').where('status', '=', 'sending').execute();
+      expect(inFlight.length).toBeGreaterThan(0);
+
+      slow.holdReplies(0);
+      const rescuer = spawnCli(['work', '--drain'], env);
+      expect(await exited(rescuer)).toBe(0);
+
+      const rows = await t.app.db.selectFrom('reminder_ledger').select(['id', 'status']).orderBy('id').execute();
+      const delivered = new Map<string, number>();
+      for (const mail of slow.received) {
+        for (const id of String(mail.parsed.headers.get('x-reminder-ids') ?? '').split(',')) delivered.set(id, (delivered.get(id) ?? 0) + 1);
+      }
+      for (const row of rows) {
+        expect(delivered.get(row.id) ?? 0).toBeLessThanOrEqual(1);
+        expect(['sent', 'unknown']).toContain(row.status);
+        if (row.status === 'sent') expect(delivered.get(row.id)).toBe(1);
+      }
+      expect(rows.filter((r) => r.status === 'unknown').length).toBe(inFlight.length);
+      expect(rows.filter((r) => r.status === 'sent').length).toBe(12 - inFlight.length);
+    } finally {
+      await slow.close();
+    }
+    expect(deliveriesPerRow().size).toBe(0);
+  });
+});
