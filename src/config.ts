@@ -167,11 +167,16 @@ export function readDotenv(file = path.resolve('.env')): Record<string, string> 
   return existsSync(file) ? parseDotenv(readFileSync(file)) : {};
 }
 
+/** The raw environment: `.env` overlaid by the process environment. Only this file reads it. */
+export function rawEnvironment(): Record<string, string | undefined> {
+  return { ...readDotenv(), ...process.env };
+}
+
 /**
  * Turns an environment into a frozen, typed config. Empty strings count as unset so that
  * `FOO=` in a compose file means "use the default". Throws ConfigError naming the variable.
  */
-export function loadConfig(env: Record<string, string | undefined> = { ...readDotenv(), ...process.env }): Config {
+export function loadConfig(env: Record<string, string | undefined> = rawEnvironment()): Config {
   const input: Record<string, string> = {};
   for (const key of Object.keys(schema.shape)) {
     const value = env[key];

@@ -1,4 +1,4 @@
-import { ConfigError } from '../config';
+import { ConfigError, rawEnvironment } from '../config';
 import { UserError } from './user-error';
 
 interface NetworkError {
@@ -15,7 +15,7 @@ const redact = (url: string) => url.replace(/\/\/[^@/]*@/, '//***@');
  * Turns a failure into the one line a user reads. Unreachable services name their URL and
  * how to start them; anything unexpected returns null so the caller prints the stack.
  */
-export function describeError(error: unknown, env: Record<string, string | undefined> = process.env): string | null {
+export function describeError(error: unknown, env: Record<string, string | undefined> = rawEnvironment()): string | null {
   if (error instanceof ConfigError || error instanceof UserError) return error.message;
   const e = (error ?? {}) as NetworkError;
   const inner = e.errors?.[0] ?? e;

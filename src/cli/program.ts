@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerDemoDataCommand } from './commands/demo-data';
 import { registerForecastCommand } from './commands/forecast';
 import { registerMigrateCommand } from './commands/migrate';
 import { registerScanCommand } from './commands/scan';
@@ -14,5 +15,6 @@ export function buildProgram(): Command {
   registerScanCommand(program);
   registerForecastCommand(program);
   registerWorkCommands(program);
+  registerDemoDataCommand(program);
   return program;
 }
