@@ -3,6 +3,7 @@ import { registerDemoDataCommand } from './commands/demo-data';
 import { registerForecastCommand } from './commands/forecast';
 import { registerMigrateCommand } from './commands/migrate';
 import { registerScanCommand } from './commands/scan';
+import { registerTemplateCommands } from './commands/templates';
 import { registerWorkCommands } from './commands/work';
 
 /** The `reminders` command line; each command lives in its own file under commands/. */
@@ -16,5 +17,6 @@ export function buildProgram(): Command {
   registerForecastCommand(program);
   registerWorkCommands(program);
   registerDemoDataCommand(program);
+  registerTemplateCommands(program);
   return program;
 }

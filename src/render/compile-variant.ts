@@ -44,7 +44,11 @@ export interface CompileResult {
 export interface CompileHooks {
   /** Called each time MJML actually runs: lets tests prove the cache works. */
   onMjmlCompile?: (info: { family: Family; locale: string; variant: Variant }) => void;
+  /** MJML output by composed document (sha256), shared between variants that compose the same. */
+  mjmlCache?: Map<string, Promise<MjmlOutcome>>;
 }
+
+export type MjmlOutcome = { html: string } | { errors: MjmlError[] };
 
 const handlebars = createHandlebars();
 const HANDLEBARS_OPTIONS = {
@@ -62,7 +66,7 @@ export function hashContents(contents: Map<string, string>, relative: (absolute:
   return hash.digest('hex').slice(0, 12);
 }
 
-interface MjmlError {
+export interface MjmlError {
   line?: number;
   message?: string;
   tagName?: string;
@@ -107,31 +111,26 @@ export async function compileVariant(
   // tags would only produce confusing MJML errors, and without a layout there is nothing to check.
   if (structural.length > 0 || !composed.mjml.trim() || !existsSync(dir)) return result(null);
 
-  let html: string;
-  try {
+  // Contacts in de-DE and de-AT (both using de.mjml) compose the same document: MJML runs once.
+  const key = createHash('sha256').update(composed.mjml).digest('hex');
+  let pending = hooks.mjmlCache?.get(key);
+  if (!pending) {
     hooks.onMjmlCompile?.({ family, locale: composed.locale, variant });
-    const output = await mjml2html(composed.mjml, {
-      validationLevel: 'strict',
-      keepComments: false,
-      fonts: {},
-      // Includes were expanded (and confined to the folder) above; any left are held to it too.
-      ignoreIncludes: false,
-      filePath: dir,
-      includePath: [dir],
-    });
-    html = output.html;
-  } catch (error) {
-    const errors = (error as { errors?: MjmlError[] }).errors;
-    if (Array.isArray(errors) && errors.length > 0) {
-      for (const e of errors) {
-        const origin = locate(e.line ?? 0);
-        problems.push({ file: origin.file, line: origin.line, message: `MJML: ${e.message ?? 'invalid'}${e.tagName ? ` (${e.tagName})` : ''}` });
-      }
-    } else {
-      problems.push({ file: LAYOUT_FILE, line: 0, message: `MJML: ${error instanceof Error ? error.message : String(error)}` });
+    pending = runMjml(composed.mjml, dir);
+    if (hooks.mjmlCache) {
+      if (hooks.mjmlCache.size >= 500) hooks.mjmlCache.clear();
+      hooks.mjmlCache.set(key, pending);
+    }
+  }
+  const output = await pending;
+  if ('errors' in output) {
+    for (const e of output.errors) {
+      const origin = e.line ? locate(e.line) : { file: LAYOUT_FILE, line: 0 };
+      problems.push({ file: origin.file, line: origin.line, message: `MJML: ${e.message ?? 'invalid'}${e.tagName ? ` (${e.tagName})` : ''}` });
     }
     return result(null);
   }
+  const html = output.html;
   if (!subject) return result(null);
 
   let htmlTemplate: Handlebars.TemplateDelegate;
@@ -180,4 +179,24 @@ function dedupe(problems: TemplateProblem[]): TemplateProblem[] {
     seen.add(key);
     return true;
   });
+}
+
+/** Runs MJML at the strict level; never rejects, errors come back as data (they are cached too). */
+async function runMjml(mjml: string, dir: string): Promise<MjmlOutcome> {
+  try {
+    const output = await mjml2html(mjml, {
+      validationLevel: 'strict',
+      keepComments: false,
+      fonts: {},
+      // Includes were expanded (and confined to the folder) before; any left are held to it too.
+      ignoreIncludes: false,
+      filePath: dir,
+      includePath: [dir],
+    });
+    return { html: output.html };
+  } catch (error) {
+    const errors = (error as { errors?: MjmlError[] }).errors;
+    if (Array.isArray(errors) && errors.length > 0) return { errors };
+    return { errors: [{ message: error instanceof Error ? error.message : String(error) }] };
+  }
 }

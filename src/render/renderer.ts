@@ -42,8 +42,9 @@ export function variantOf(input: Pick<ReminderEmailInput, 'expired' | 'offset'>)
 /**
  * Renders reminder emails from the MJML templates in `config.templatesDir`.
  *
- * Each family × locale × variant is composed and run through MJML once, then filled per email
- * by a precompiled Handlebars template. Hot reload: before using a cached variant, the files it
+ * Each family × locale × variant is composed and run through MJML once (contact locales that
+ * resolve to the same files share the MJML output), then filled per email by a precompiled
+ * Handlebars template. Hot reload: before using a cached variant, the files it
  * was built from (and the more specific locale files it looked for and did not find) are
  * stat()ed, at most once per `reloadCheckMs`; any change recompiles that variant only. No
  * watcher runs, so `close()` only drops the cache.
@@ -55,6 +56,7 @@ export function createRenderer(config: Pick<Config, 'templatesDir'>, logger: Log
   const cache = new Map<string, CacheEntry>();
   const stats = { mjmlCompiles: 0, renders: 0 };
   const hooks: CompileHooks = {
+    mjmlCache: new Map(),
     onMjmlCompile: (info) => {
       stats.mjmlCompiles += 1;
       options.onMjmlCompile?.(info);
@@ -114,6 +116,7 @@ export function createRenderer(config: Pick<Config, 'templatesDir'>, logger: Log
     stats: () => ({ ...stats, cachedVariants: cache.size }),
     async close() {
       cache.clear();
+      hooks.mjmlCache?.clear();
     },
   };
 }

@@ -163,7 +163,7 @@ export class TemplateReader {
 
   /** True when `absolute` (after following symlinks) is inside the templates folder. */
   isInside(absolute: string): boolean {
-    let target = absolute;
+    let target: string;
     try {
       target = realpathSync(absolute);
     } catch {

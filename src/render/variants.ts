@@ -12,7 +12,7 @@ export interface VariantRef {
 
 /** Locale files (`en.mjml`, `de-AT.mjml`) in one folder of the templates; other names are ignored. */
 export function localeFiles(dir: string, folder: string): { locales: string[]; strays: string[] } {
-  let names: string[] = [];
+  let names: string[];
   try {
     names = readdirSync(path.join(dir, folder));
   } catch {

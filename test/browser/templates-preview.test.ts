@@ -1,0 +1,71 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { loadConfig } from '../../src/config';
+import { type PreviewServer, startPreviewServer } from '../../src/render/preview-server';
+
+// Debian's chromium package (`apt-get install -y chromium`); CI installs the same.
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const TEMPLATES = path.resolve(__dirname, '../../templates');
+
+let dir: string;
+let server: PreviewServer;
+let browser: Browser;
+let page: Page;
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'templates-preview-'));
+  cpSync(TEMPLATES, dir, { recursive: true });
+  const config = loadConfig({ TEMPLATES_DIR: dir, UNSUBSCRIBE_SECRET: 'test-secret' });
+  server = await startPreviewServer({ config, port: 0, host: '127.0.0.1' });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  page = await browser.newPage();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+it('lists every variant and shows the selected one at desktop and mobile width with its text', async () => {
+  await page.goto(`${server.url}?v=maintenance/de/30`);
+  const variants = await page.locator('nav a[data-variant]').evaluateAll((links) => links.map((a) => a.getAttribute('data-variant')));
+  const expected = ['annual', 'maintenance'].flatMap((family) => ['en', 'de'].flatMap((locale) => ['90', '60', '30', '14', '7', '0', 'expired'].map((v) => `${family}/${locale}/${v}`)));
+  expect([...variants].sort()).toEqual([...expected].sort());
+
+  expect(await page.locator('#subject').textContent()).toBe('Ihr Support- und Wartungsvertrag endet in 30 Tagen');
+  for (const [id, width] of [['desktop', 700], ['mobile', 375]] as const) {
+    const frame = page.frameLocator(`#${id}`);
+    await frame.locator('text=Renew Support and Maintenance').first().waitFor();
+    expect(await frame.locator('title').textContent()).toBe('Ihr Support- und Wartungsvertrag endet in 30 Tagen');
+    expect(await frame.locator('body').innerText()).toContain('Noch 30 Tage Support & Wartung');
+    expect(await page.locator(`#${id}`).getAttribute('width')).toBe(String(width));
+  }
+  expect(await page.locator('#text').textContent()).toContain('Guten Tag Anna Schmidt,');
+
+  await page.locator('nav a[data-variant="annual/en/expired"]').click();
+  await page.waitForURL(/annual%2Fen%2Fexpired/);
+  expect(await page.locator('#subject').textContent()).toBe('Your 2 annual licenses have expired');
+});
+
+it('reloads when a template is saved and shows its errors instead of the email', async () => {
+  await page.goto(`${server.url}?v=annual/en/30`);
+  expect(await page.locator('#subject').textContent()).toBe('Your 2 annual licenses expire in 30 days');
+
+  const file = path.join(dir, 'annual/en.mjml');
+  const good = readFileSync(file, 'utf8');
+  writeFileSync(file, good.replace('## intro 30\n', '## intro 30\n<mj-text>{{renewLink}}\n'));
+  const problems = page.locator('#problems');
+  await problems.waitFor({ timeout: 15_000 });
+  const text = await problems.innerText();
+  expect(text).toMatch(/annual\/en\.mjml:\d+: unknown variable "renewLink"/);
+  expect(text).toMatch(/annual\/en\.mjml:\d+: <mj-text> is not closed/);
+
+  writeFileSync(file, good.replace('## subject\n', '## subject\nFixed: '));
+  await page.locator('#subject', { hasText: 'Fixed: Your 2 annual licenses expire in 30 days' }).waitFor({ timeout: 15_000 });
+});

@@ -1,0 +1,67 @@
+import { checkHandlebars, checkTagBalance } from '../../src/render/template-lint';
+import { parseCopyFile, pickBlock } from '../../src/render/template-source';
+
+const at = (line: number) => ({ file: 'x.mjml', line });
+
+describe('tag balance (MJML swallows unclosed tags silently)', () => {
+  it('accepts balanced, self-closing and void tags, and ignores comments and placeholders', () => {
+    const source = '<mj-section>\n<mj-column>\n<mj-image src="a" />\n<mj-text>a<br>b <!-- <mj-text> --> {{#if x}}<b>y</b>{{/if}}</mj-text>\n</mj-column>\n</mj-section>';
+    expect(checkTagBalance(source, at)).toEqual([]);
+  });
+
+  it('reports an unclosed tag at its line, and a stray closing tag', () => {
+    const source = '<mj-column>\n<mj-text>never closed\n</mj-column>\n</mj-text>';
+    expect(checkTagBalance(source, at)).toEqual([
+      { file: 'x.mjml', line: 2, message: '<mj-text> is not closed before </mj-column>' },
+      { file: 'x.mjml', line: 4, message: '</mj-text> closes a tag that was never opened' },
+    ]);
+  });
+});
+
+describe('Handlebars placeholders', () => {
+  it('accepts known variables, #each items with item fields, and plural', () => {
+    const source = '{{contactName}} {{links.renew}} {{#each items}}{{product}} {{@index}} {{../salesEmail}} {{plural daysLeft one="# day" other="# days"}}{{/each}}';
+    expect(checkHandlebars(source, at)).toEqual([]);
+  });
+
+  it('reports unknown variables (with a suggestion), helpers, unescaped output and partials', () => {
+    const source = '{{contactNmae}}\n{{links.home}}\n{{uppercase product}}\n{{{product}}}\n{{> footer}}\n{{licenseKey}}';
+    const messages = checkHandlebars(source, at).map((p) => `${p.line}: ${p.message}`);
+    expect(messages).toEqual([
+      '1: unknown variable "contactNmae" (did you mean "contactName"?)',
+      '2: unknown variable "links.home" (known: links.renew, links.upcomingRenewals, links.unsubscribe)',
+      '3: unknown helper "uppercase" (known: plural)',
+      '4: unescaped output {{{…}}} is not allowed: use {{…}}, which escapes HTML',
+      '5: Handlebars partials {{> …}} are not supported: use <mj-include path="…"/>',
+      '6: unknown variable "licenseKey"',
+    ]);
+  });
+
+  it('reports a syntax error at its line', () => {
+    const [problem] = checkHandlebars('ok\n{{#if single}oops{{/if}}', at);
+    expect(problem?.line).toBe(2);
+    expect(problem?.message).toMatch(/Handlebars cannot read/);
+  });
+});
+
+describe('copy files', () => {
+  const text = 'A comment.\n\n## subject\nDefault\n\n## subject 30\nThirty\n## subject expired\nGone\n## bad heading!\nx';
+
+  it('splits blocks and remembers their first line', () => {
+    const { copy, problems } = parseCopyFile('annual/en.mjml', text);
+    expect(copy.blocks.map((b) => [b.name, b.key, b.text, b.line])).toEqual([
+      ['subject', null, 'Default', 4],
+      ['subject', '30', 'Thirty', 7],
+      ['subject', 'expired', 'Gone', 9],
+    ]);
+    expect(problems).toEqual([{ file: 'annual/en.mjml', line: 10, message: expect.stringMatching(/malformed block heading/) }]);
+  });
+
+  it('picks the offset block, else the default one', () => {
+    const { copy } = parseCopyFile('annual/en.mjml', text);
+    expect(pickBlock([copy], 'subject', 30)?.text).toBe('Thirty');
+    expect(pickBlock([copy], 'subject', 60)?.text).toBe('Default');
+    expect(pickBlock([copy], 'subject', 'expired')?.text).toBe('Gone');
+    expect(pickBlock([copy], 'intro', 30)).toBeNull();
+  });
+});
