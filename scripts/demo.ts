@@ -17,6 +17,7 @@ import { createLogger } from '../src/logger';
 import { waitUntilDrained } from '../src/queue/drain';
 import { addDays, businessDate } from '../src/scan/dates';
 import { runScan } from '../src/scan/run-scan';
+import { checkRedis, checkSmtp, postgresUnavailable } from '../src/service-checks';
 import { deleteQueueKeys } from './queue-keys';
 
 const DAYS = 45;
@@ -38,11 +39,12 @@ async function main(): Promise<void> {
   const dbName = demoUrl.pathname.slice(1);
   console.log(`Database ${dbName} on ${demoUrl.host} (reset for the demo), queues under "${config.queuePrefix}".`);
   await resetDatabase(demoUrl, dbName);
-  await deleteQueueKeys(config.redisUrl, config.queuePrefix);
-  if (!config.smtpUrl) await rm(config.outboxDir, { recursive: true, force: true });
-
   const app = createApp(config, { logger: createLogger(config.logLevel) });
   try {
+    await checkRedis(app.redis(), config.redisUrl);
+    await checkSmtp(app.mailer(), config.smtpUrl);
+    await deleteQueueKeys(config.redisUrl, config.queuePrefix);
+    if (!config.smtpUrl) await rm(config.outboxDir, { recursive: true, force: true });
     await migrateToLatest(app.db);
     const today = businessDate(new Date(), config.timezone);
     const data = await loadDemoData(app.db, today);
@@ -78,7 +80,9 @@ async function resetDatabase(url: URL, dbName: string): Promise<void> {
   const admin = new URL(url);
   admin.pathname = '/postgres';
   const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
+  await client.connect().catch((error: unknown) => {
+    throw postgresUnavailable(url.toString(), error);
+  });
   try {
     await client.query(`drop database if exists "${dbName}" with (force)`);
     await client.query(`create database "${dbName}"`);

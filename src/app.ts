@@ -30,6 +30,18 @@ export interface App {
   close(): Promise<void>;
 }
 
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+/** Queue connection errors go to the log (once per message), not to stderr through console.error. */
+function watchErrors(queue: Queue, logger: Logger): Queue {
+  let last = '';
+  queue.on('error', (error) => {
+    if (error.message !== last) logger.warn({ err: error, queue: queue.name }, 'queue connection error');
+    last = error.message;
+  });
+  return queue;
+}
+
 export function createApp(config: Config, options: { logger?: Logger } = {}): App {
   const releases: Release[] = [];
   const logger = options.logger ?? createLogger(config.logLevel);
@@ -51,17 +63,15 @@ export function createApp(config: Config, options: { logger?: Logger } = {}): Ap
   const redis = lazy(
     () => createRedis(config.redisUrl),
     async (r) => {
-      await r.quit().catch(() => r.disconnect());
+      // QUIT would wait for a connection that may never come back.
+      if (r.status === 'ready') await r.quit().catch(() => r.disconnect());
+      else r.disconnect();
     },
   );
-  const scanQueue = lazy(
-    () => createQueue(SCAN_QUEUE, redis(), config.queuePrefix),
-    (q) => q.close(),
-  );
-  const sendQueue = lazy(
-    () => createQueue(SEND_QUEUE, redis(), config.queuePrefix),
-    (q) => q.close(),
-  );
+  // Closing a queue whose Redis is gone waits for a reconnect: bound it, the connection is ours to drop.
+  const closeQueue = (q: Queue) => (redis().status === 'ready' ? q.close() : Promise.race([q.close(), delay(1000)]));
+  const scanQueue = lazy(() => watchErrors(createQueue(SCAN_QUEUE, redis(), config.queuePrefix), logger), closeQueue);
+  const sendQueue = lazy(() => watchErrors(createQueue(SEND_QUEUE, redis(), config.queuePrefix), logger), closeQueue);
   const mailer = lazy(
     () => createMailer(config),
     (m) => m.close(),

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerDemoDataCommand } from './commands/demo-data';
 import { registerForecastCommand } from './commands/forecast';
 import { registerMigrateCommand } from './commands/migrate';
+import { registerOpsCommands } from './commands/ops';
 import { registerScanCommand } from './commands/scan';
 import { registerTemplateCommands } from './commands/templates';
 import { registerWorkCommands } from './commands/work';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerScanCommand(program);
   registerForecastCommand(program);
   registerWorkCommands(program);
+  registerOpsCommands(program);
   registerDemoDataCommand(program);
   registerTemplateCommands(program);
   return program;

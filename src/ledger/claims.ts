@@ -12,16 +12,49 @@ export interface ClaimResult {
   skipped: Array<{ id: string; reason: string }>;
   /** Rows found `sending` from an earlier attempt that died: now `unknown`. */
   orphaned: string[];
+  /** Rows found `failed` and moved back to `pending` because the job was retried (see ClaimOptions). */
+  reopened: string[];
+}
+
+export interface ClaimOptions {
+  /**
+   * Rows of the job found `failed` go back to `pending` first, with a 'replayed' event under
+   * this actor. A send job's rows can only be `failed` after the job failed for good, so finding
+   * them so means someone retried the job (Bull Board's retry): the same as `replay --all-failed`
+   * for those rows. `sent` and `unknown` rows are never reopened this way.
+   */
+  reopenFailedAs?: string;
 }
 
 /**
  * Re-checks and claims the pending rows of one email in one transaction. Row locks make two
  * workers queue up here, and only `pending` rows move to `sending`: the loser finds none.
  */
-export async function claimRows(db: Kysely<Database>, ledgerIds: string[], actor: string): Promise<ClaimResult> {
+export async function claimRows(db: Kysely<Database>, ledgerIds: string[], actor: string, options: ClaimOptions = {}): Promise<ClaimResult> {
   const claimToken = randomUUID();
   return db.transaction().execute(async (trx) => {
-    const rows = await trx.selectFrom('reminder_ledger').selectAll().where('id', 'in', ledgerIds).orderBy('id').forUpdate().execute();
+    let rows = await trx.selectFrom('reminder_ledger').selectAll().where('id', 'in', ledgerIds).orderBy('id').forUpdate().execute();
+    const reopened = options.reopenFailedAs ? rows.filter((r) => r.status === 'failed').map((r) => r.id) : [];
+    if (reopened.length > 0) {
+      const reopenedRows = await trx
+        .updateTable('reminder_ledger')
+        .set({ status: 'pending', reason: null, claim_token: null, updated_at: sql`now()` })
+        .where('id', 'in', reopened)
+        .where('status', '=', 'failed')
+        .returningAll()
+        .execute();
+      await recordEvents(
+        trx,
+        reopenedRows.map((r) => ({
+          ledgerId: r.id,
+          event: 'replayed',
+          status: 'pending',
+          detail: 'send job retried from the queue (e.g. Bull Board): failed → pending',
+          actor: options.reopenFailedAs,
+        })),
+      );
+      rows = rows.map((r) => reopenedRows.find((o) => o.id === r.id) ?? r);
+    }
     const orphaned = rows.filter((r) => r.status === 'sending').map((r) => r.id);
     const pending = rows.filter((r) => r.status === 'pending');
     const skipped: Array<{ id: string; reason: string }> = [];
@@ -65,7 +98,7 @@ export async function claimRows(db: Kysely<Database>, ledgerIds: string[], actor
         .execute();
       await recordEvents(trx, claimed.map((r) => ({ ledgerId: r.id, event: 'claimed', status: 'sending', detail: `attempt ${r.attempts}`, actor })));
     }
-    return { claimed, claimToken, skipped, orphaned };
+    return { claimed, claimToken, skipped, orphaned, reopened };
   });
 }
 

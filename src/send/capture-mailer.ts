@@ -39,6 +39,9 @@ export function createCaptureMailer(outboxDir: string): Mailer {
       await writeIndex(outboxDir);
       return { messageId: email.messageId, response: `captured ${base}.eml` };
     },
+    async verify() {
+      await mkdir(outboxDir, { recursive: true });
+    },
     async close() {
       transport.close();
     },

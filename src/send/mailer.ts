@@ -22,5 +22,7 @@ export interface SendResult {
 export interface Mailer {
   readonly description: string;
   send(email: OutgoingEmail): Promise<SendResult>;
+  /** Proves the server answers (SMTP: connect and greet); resolves at once for the local capture. */
+  verify(): Promise<void>;
   close(): Promise<void>;
 }

@@ -29,6 +29,9 @@ export interface AttemptInfo {
   actor: string;
 }
 
+/** Audit-trail actor of failed rows reopened because their finished job was retried (Bull Board). */
+export const DASHBOARD_RETRY_ACTOR = 'dashboard retry';
+
 /** A failure that retrying cannot fix: the queue must not retry it (BullMQ UnrecoverableError upstream). */
 export class PermanentSendError extends Error {
   override name = 'PermanentSendError';
@@ -48,7 +51,8 @@ export interface SendGroupResult {
  */
 export async function sendGroup(deps: SendDeps, ledgerIds: string[], attempt: AttemptInfo): Promise<SendGroupResult> {
   const { db, config, logger } = deps;
-  const { claimed, claimToken, skipped, orphaned } = await claimRows(db, ledgerIds, attempt.actor);
+  const { claimed, claimToken, skipped, orphaned, reopened } = await claimRows(db, ledgerIds, attempt.actor, { reopenFailedAs: DASHBOARD_RETRY_ACTOR });
+  if (reopened.length > 0) logger.info({ event: 'send', outcome: 'replayed', ledgerIds: reopened }, 'retried job found failed rows: moved back to pending to send them');
   for (const s of skipped) logger.info({ event: 'send', outcome: 'skipped', ledgerId: s.id, reason: s.reason }, 'reminder skipped at send time');
   if (orphaned.length > 0) logger.warn({ event: 'send', outcome: 'unknown', ledgerIds: orphaned }, 'found rows claimed by an attempt that stopped; marked unknown');
   const result: SendGroupResult = { sent: [], skipped, unknown: orphaned, messageId: null };
@@ -77,7 +81,10 @@ export async function sendGroup(deps: SendDeps, ledgerIds: string[], attempt: At
     throw new PermanentSendError(detail, { cause: error });
   }
 
-  const messageId = messageIdFor(ids, config.mailFrom);
+  // A forced re-send must not reuse the Message-ID of the copy already delivered, or mailbox
+  // providers drop it as a duplicate; its replay group key is unique per replay.
+  const forced = claimed.some((r) => r.forced);
+  const messageId = messageIdFor(ids, config.mailFrom, forced ? first.group_key : undefined);
   try {
     const { response } = await deps.mailer.send({
       from: config.mailFrom,
@@ -118,9 +125,15 @@ export async function sendGroup(deps: SendDeps, ledgerIds: string[], attempt: At
   }
 }
 
-/** Stable per set of ledger rows, so a retried message keeps its id and receivers can de-duplicate. */
-export function messageIdFor(ledgerIds: string[], mailFrom: string): string {
-  const hash = createHash('sha256').update(ledgerIds.join(',')).digest('hex').slice(0, 12);
+/**
+ * Stable per set of ledger rows, so a retried or replayed message keeps its id and receivers can
+ * de-duplicate; `variant` (a forced re-send's replay key) makes a deliberate second copy distinct.
+ */
+export function messageIdFor(ledgerIds: string[], mailFrom: string, variant?: string): string {
+  const hash = createHash('sha256')
+    .update(ledgerIds.join(',') + (variant ? `|${variant}` : ''))
+    .digest('hex')
+    .slice(0, 12);
   return `reminder.${ledgerIds[0]}.${hash}@${senderDomain(mailFrom)}`;
 }
 

@@ -45,6 +45,9 @@ export function createSmtpMailer(smtpUrl: string, poolSize: number): Mailer {
       }
       return { messageId: email.messageId, response: info.response };
     },
+    async verify() {
+      await transport.verify();
+    },
     async close() {
       transport.close();
     },

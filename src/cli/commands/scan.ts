@@ -16,7 +16,7 @@ export function registerScanCommand(program: Command): void {
         const date = options.date ?? businessDate(new Date(), app.config.timezone);
         const summary = await runScan({ db: app.db, sendQueue: app.sendQueue(), config: app.config, logger: app.logger }, date);
         console.log(options.json ? JSON.stringify(summary) : formatScanSummary(summary));
-      });
+      }, { needs: ['postgres', 'redis'] });
     });
 }
 

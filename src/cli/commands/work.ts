@@ -1,7 +1,19 @@
 import type { Command } from 'commander';
 import { startDaemon, startSendWorker, untilSignal } from '../../daemon';
+import { assertSafeHttpExposure, startHttpServer } from '../../ops/http-server';
 import { waitUntilDrained } from '../../queue/drain';
 import { withApp } from '../with-app';
+import type { App } from '../../app';
+import { checkSmtp } from '../../service-checks';
+
+/** A worker starts even when SMTP is down (sends retry with back-off), but says so at once. */
+async function warnIfSmtpDown(app: App): Promise<void> {
+  try {
+    await checkSmtp(app.mailer(), app.config.smtpUrl);
+  } catch (error) {
+    app.logger.error({ err: (error as Error).cause }, (error as Error).message);
+  }
+}
 
 export function registerWorkCommands(program: Command): void {
   program
@@ -11,6 +23,7 @@ export function registerWorkCommands(program: Command): void {
     .action(async (options: { drain?: boolean }) => {
       await withApp(
         async (app) => {
+          await warnIfSmtpDown(app);
           startSendWorker(app);
           app.logger.info({ mailer: app.mailer().description, drain: Boolean(options.drain) }, 'send worker started');
           if (options.drain) {
@@ -22,7 +35,7 @@ export function registerWorkCommands(program: Command): void {
             app.logger.info({ signal }, 'stopping: finishing the sends in hand');
           }
         },
-        { logTo: 1 },
+        { logTo: 1, needs: ['postgres', 'redis'] },
       );
     });
 
@@ -30,15 +43,24 @@ export function registerWorkCommands(program: Command): void {
     .command('start')
     .description('the daemon: daily scan scheduler (SCAN_CRON in REMINDER_TIMEZONE), scan and send workers, HTTP (health, metrics, dashboard)')
     .option('--no-worker', 'schedule and scan only; run `reminders work` elsewhere to send')
-    .action(async (options: { worker: boolean }) => {
+    .option('--no-http', 'serve no HTTP (no /healthz, /metrics, unsubscribe or dashboard)')
+    .action(async (options: { worker: boolean; http: boolean }) => {
       await withApp(
         async (app) => {
+          // Before anything starts: an exposed dashboard without a token is refused outright.
+          if (options.http) assertSafeHttpExposure(app.config);
+          if (options.worker) await warnIfSmtpDown(app);
           await startDaemon(app, { sendWorker: options.worker, scanner: true });
-          app.logger.info({ mailer: app.mailer().description, sendWorker: options.worker }, 'daemon started');
+          if (options.http) {
+            const http = await startHttpServer(app);
+            // Closed first on SIGTERM (releases run newest-first), then the workers drain.
+            app.onClose(() => http.close());
+          }
+          app.logger.info({ mailer: app.mailer().description, sendWorker: options.worker, http: options.http }, 'daemon started');
           const signal = await untilSignal();
           app.logger.info({ signal }, 'stopping: no new jobs, finishing the ones in hand');
         },
-        { logTo: 1 },
+        { logTo: 1, needs: ['postgres', 'redis'] },
       );
     });
 }

@@ -1,0 +1,83 @@
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { sql } from 'kysely';
+import type { App } from '../app';
+import { LEDGER_STATUSES, REMINDER_KINDS } from '../db/types';
+import { SCAN_QUEUE, SEND_QUEUE } from '../queue/queues';
+import { withTimeout } from './health';
+import { scanStatus } from './scan-status';
+
+const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'failed', 'completed'] as const;
+
+export interface Metrics {
+  registry: Registry;
+  /** Refreshes the gauges from PostgreSQL and Redis, then renders the Prometheus text format. */
+  scrape(): Promise<string>;
+}
+
+/**
+ * Prometheus metrics on a registry of their own (so several apps in one process, as in tests, do
+ * not collide). The ledger and scan figures are read at scrape time: every daemon reports the
+ * same totals, the ledger's, so aggregate with max(), not sum().
+ */
+export function createMetrics(app: App, timeoutMs = 3000): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
+    new Gauge<L>({ name, help, labelNames, registers: [registry] });
+
+  const ledger = gauge('reminders_ledger_reminders', 'Reminders in the delivery ledger by status and kind (one row per item, expiry, offset and recipient)', ['status', 'kind']);
+  const queueJobs = gauge('reminders_queue_jobs', 'BullMQ jobs per queue and state', ['queue', 'state']);
+  const lastScanDuration = gauge('reminders_last_scan_duration_seconds', 'Duration of the latest completed daily scan');
+  const lastScanCompleted = gauge('reminders_last_scan_completed_timestamp_seconds', 'When the latest completed daily scan finished (Unix time)');
+  const daysSinceScan = gauge('reminders_days_since_last_scan', 'Business days from the latest completed scan date to today: 0 or 1 is normal, 2 or more means the scheduler is behind');
+  const missedDays = gauge('reminders_last_scan_missed_days', 'Days before the latest completed scan that had no scan of their own (caught up only within CATCHUP_DAYS)');
+  const up = gauge('reminders_dependency_up', 'Whether the last scrape could read from the dependency (1) or not (0)', ['dependency']);
+
+  const readLedger = async () => {
+    const rows = await app.db
+      .selectFrom('reminder_ledger')
+      .select(['status', 'kind', sql<string>`count(*)`.as('n')])
+      .groupBy(['status', 'kind'])
+      .execute();
+    for (const status of LEDGER_STATUSES) {
+      for (const kind of REMINDER_KINDS) {
+        ledger.set({ status, kind }, Number(rows.find((r) => r.status === status && r.kind === kind)?.n ?? 0));
+      }
+    }
+  };
+  const readScans = async () => {
+    const status = await scanStatus(app.db, app.config.timezone);
+    if (!status.lastScan) return;
+    lastScanDuration.set((status.lastScan.durationMs ?? 0) / 1000);
+    lastScanCompleted.set(Date.parse(status.lastScan.completedAt) / 1000);
+    daysSinceScan.set(status.daysBehind ?? 0);
+    missedDays.set(status.lastScan.missedDays);
+  };
+  const readQueues = async () => {
+    const queues = [
+      [SEND_QUEUE, app.sendQueue()],
+      [SCAN_QUEUE, app.scanQueue()],
+    ] as const;
+    for (const [name, queue] of queues) {
+      const counts = await queue.getJobCounts(...QUEUE_STATES);
+      for (const state of QUEUE_STATES) queueJobs.set({ queue: name, state }, counts[state] ?? 0);
+    }
+  };
+
+  return {
+    registry,
+    async scrape() {
+      const [pgLedger, pgScans, redis] = await Promise.allSettled([
+        withTimeout(readLedger(), timeoutMs, 'PostgreSQL'),
+        withTimeout(readScans(), timeoutMs, 'PostgreSQL'),
+        withTimeout(readQueues(), timeoutMs, 'Redis'),
+      ]);
+      up.set({ dependency: 'postgres' }, pgLedger.status === 'fulfilled' && pgScans.status === 'fulfilled' ? 1 : 0);
+      up.set({ dependency: 'redis' }, redis.status === 'fulfilled' ? 1 : 0);
+      for (const failed of [pgLedger, pgScans, redis]) {
+        if (failed.status === 'rejected') app.logger.warn({ err: failed.reason }, 'metrics: a source did not answer; its gauges keep their last values');
+      }
+      return registry.metrics();
+    },
+  };
+}
