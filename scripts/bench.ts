@@ -22,7 +22,7 @@ import { waitUntilDrained } from '../src/queue/drain';
 import { startWorker } from '../src/queue/workers';
 import { addDays } from '../src/scan/dates';
 import { runScan } from '../src/scan/run-scan';
-import { deleteQueueKeys } from './queue-keys';
+import { deleteQueueKeys } from '../src/queue/queue-keys';
 
 const RUNS = 5;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;

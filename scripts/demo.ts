@@ -18,7 +18,7 @@ import { waitUntilDrained } from '../src/queue/drain';
 import { addDays, businessDate } from '../src/scan/dates';
 import { runScan } from '../src/scan/run-scan';
 import { checkRedis, checkSmtp, postgresUnavailable } from '../src/service-checks';
-import { deleteQueueKeys } from './queue-keys';
+import { deleteQueueKeys } from '../src/queue/queue-keys';
 
 const DAYS = 45;
 

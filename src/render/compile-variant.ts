@@ -7,7 +7,7 @@ import { formattingLocale } from './locale';
 import { htmlToPlainText } from './html-to-plain-text';
 import { buildView, createHandlebars, singleLine } from './template-data';
 import { checkHandlebars, checkTagBalance, HELPERS } from './template-lint';
-import type { TemplateProblem } from './template-problem';
+import { dedupe, type TemplateProblem } from './template-problem';
 import { composeVariant, type CopyBlock, type Family, type FileStamp, LAYOUT_FILE, type Origin, type Variant } from './template-source';
 import { type RenderedEmail, type ReminderEmailInput, TemplateError } from './types';
 
@@ -168,16 +168,6 @@ export async function compileVariant(
       if (!subjectText) throw new TemplateError(`template ${where}: the subject is empty once filled (${subject.file}:${subject.line})`);
       return { subject: subjectText, html: filled, text: htmlToPlainText(filled), templateVersion };
     },
-  });
-}
-
-function dedupe(problems: TemplateProblem[]): TemplateProblem[] {
-  const seen = new Set<string>();
-  return problems.filter((p) => {
-    const key = `${p.file}:${p.line}:${p.message}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
   });
 }
 

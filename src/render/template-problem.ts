@@ -16,3 +16,14 @@ export function formatProblem(problem: TemplateProblem, templatesDir: string): s
   const display = shown && !shown.startsWith('..') ? shown : absolute;
   return `${display.split(path.sep).join('/')}:${problem.line}: ${problem.message}`;
 }
+
+/** Each problem once: the same line can be reached through several variants. */
+export function dedupe(problems: TemplateProblem[]): TemplateProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.file}:${p.line}:${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

@@ -4,7 +4,7 @@ import Handlebars from 'handlebars';
 import type { Config } from '../config';
 import { type CompileResult, compileVariant } from './compile-variant';
 import { formatDate } from './template-data';
-import { type TemplateProblem } from './template-problem';
+import { dedupe, type TemplateProblem } from './template-problem';
 import { COMMON_FOLDER, describeVariant, FAMILIES, KIND_OF_FAMILY, LAYOUT_FILE, parseCopyFile } from './template-source';
 import { loadSampleData, SAMPLE_DATA_FILE, type SampleData, sampleInput } from './sample-data';
 import type { RenderedEmail, ReminderEmailInput } from './types';
@@ -202,16 +202,6 @@ function checkRendered(
 function subjectWhere(result: CompileResult): { file: string; line: number } {
   const block = result.subjectBlock;
   return block ? { file: block.file, line: Math.max(1, block.line - 1) } : { file: result.copyFile ?? LAYOUT_FILE, line: 0 };
-}
-
-function dedupe(problems: TemplateProblem[]): TemplateProblem[] {
-  const seen = new Set<string>();
-  return problems.filter((p) => {
-    const key = `${p.file}:${p.line}:${p.message}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
 }
 
 /** 'annual/en: 30, 7; maintenance/en: expired' */

@@ -1,7 +1,7 @@
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import type { Mailer, OutgoingEmail, SendResult } from './mailer';
+import { type Mailer, type OutgoingEmail, type SendResult, toMailOptions } from './mailer';
 
 const escapeHtml = (value: string) =>
   value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
@@ -15,18 +15,7 @@ export function createCaptureMailer(outboxDir: string): Mailer {
   return {
     description: `local capture in ${outboxDir}/index.html`,
     async send(email: OutgoingEmail): Promise<SendResult> {
-      const headers: Record<string, string> = { ...email.headers };
-      if (email.unsubscribeUrl) headers['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click';
-      const info = await transport.sendMail({
-        from: email.from,
-        to: email.to,
-        subject: email.subject,
-        html: email.html,
-        text: email.text,
-        messageId: `<${email.messageId}>`,
-        list: email.unsubscribeUrl ? { unsubscribe: { url: email.unsubscribeUrl, comment: 'Unsubscribe' } } : undefined,
-        headers,
-      });
+      const info = await transport.sendMail(toMailOptions(email));
       await mkdir(outboxDir, { recursive: true });
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       const base = `${stamp}_${email.messageId.replace(/[^A-Za-z0-9.-]/g, '_')}`;

@@ -1,3 +1,5 @@
+import type { SendMailOptions } from 'nodemailer';
+
 /** A fully rendered message, ready for the wire. */
 export interface OutgoingEmail {
   from: string;
@@ -25,4 +27,20 @@ export interface Mailer {
   /** Proves the server answers (SMTP: connect and greet); resolves at once for the local capture. */
   verify(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** nodemailer's options for a message: one-click List-Unsubscribe (RFC 8058) when there is a URL. */
+export function toMailOptions(email: OutgoingEmail): SendMailOptions {
+  const headers: Record<string, string> = { ...email.headers };
+  if (email.unsubscribeUrl) headers['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click';
+  return {
+    from: email.from,
+    to: email.to,
+    subject: email.subject,
+    html: email.html,
+    text: email.text,
+    messageId: `<${email.messageId}>`,
+    list: email.unsubscribeUrl ? { unsubscribe: { url: email.unsubscribeUrl, comment: 'Unsubscribe' } } : undefined,
+    headers,
+  };
 }

@@ -1,5 +1,5 @@
 import nodemailer from 'nodemailer';
-import type { Mailer, OutgoingEmail, SendResult } from './mailer';
+import { type Mailer, type OutgoingEmail, type SendResult, toMailOptions } from './mailer';
 
 /** Pooled SMTP through nodemailer. Connection reuse matters: servers greet each new one slowly. */
 export function createSmtpMailer(smtpUrl: string, poolSize: number): Mailer {
@@ -22,18 +22,7 @@ export function createSmtpMailer(smtpUrl: string, poolSize: number): Mailer {
   return {
     description: `SMTP ${safeUrl}`,
     async send(email: OutgoingEmail): Promise<SendResult> {
-      const headers: Record<string, string> = { ...email.headers };
-      if (email.unsubscribeUrl) headers['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click';
-      const info = await transport.sendMail({
-        from: email.from,
-        to: email.to,
-        subject: email.subject,
-        html: email.html,
-        text: email.text,
-        messageId: `<${email.messageId}>`,
-        list: email.unsubscribeUrl ? { unsubscribe: { url: email.unsubscribeUrl, comment: 'Unsubscribe' } } : undefined,
-        headers,
-      });
+      const info = await transport.sendMail(toMailOptions(email));
       // Some recipients refused but not all: for our single-recipient messages that is a refusal.
       if (info.rejected.length > 0) {
         const refusal = Object.assign(new Error(`recipient refused: ${info.response}`), {

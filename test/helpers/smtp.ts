@@ -19,6 +19,8 @@ export interface ForcedReply {
  * A real SMTP server in the test process. Messages are parsed with mailparser; replies can be
  * forced per recipient to simulate 4xx deferrals and 5xx refusals.
  */
+export type SmtpTestServer = Awaited<ReturnType<typeof startSmtpServer>>;
+
 export async function startSmtpServer(): Promise<{
   url: string;
   received: ReceivedMail[];
@@ -27,6 +29,8 @@ export async function startSmtpServer(): Promise<{
   attempts: Map<string, number>;
   /** Delays the reply to each message's DATA by `ms` (0: answer at once). */
   holdReplies(ms: number): void;
+  /** Forgets received mail, counted attempts and forced replies. */
+  clear(): void;
   close(): Promise<void>;
 }> {
   const received: ReceivedMail[] = [];
@@ -71,6 +75,11 @@ export async function startSmtpServer(): Promise<{
     url: `smtp://127.0.0.1:${port}?ignoreTLS=true`,
     received,
     attempts,
+    clear: () => {
+      received.length = 0;
+      attempts.clear();
+      forced.clear();
+    },
     holdReplies: (ms) => {
       holdMs = ms;
     },

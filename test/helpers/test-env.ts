@@ -1,11 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import IORedis from 'ioredis';
+import { sql } from 'kysely';
 import pg from 'pg';
+import { sendReminderJob } from '../../jobs/send-reminder';
 import { type App, createApp } from '../../src/app';
 import { type Config, loadConfig } from '../../src/config';
 import { migrateToLatest } from '../../src/db/migrate';
 import { createLogger } from '../../src/logger';
+import { waitUntilDrained } from '../../src/queue/drain';
+import { deleteQueueKeys } from '../../src/queue/queue-keys';
+import { startWorker } from '../../src/queue/workers';
+import { runScan, type ScanSummary } from '../../src/scan/run-scan';
 
 const ADMIN_URL = process.env.TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -15,6 +20,12 @@ export interface TestEnv {
   config: Config;
   /** The variables a child process needs to share this database and queue prefix. */
   env: Record<string, string>;
+  /** Empties the portal tables, the ledger and the queues: each test starts from nothing. */
+  reset(): Promise<void>;
+  /** The scan for one business date, in process. */
+  scan(date: string): Promise<ScanSummary>;
+  /** Runs an in-process send worker until the send queue is empty. */
+  drain(): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -46,6 +57,22 @@ export async function createTestEnv(name: string, overrides: Record<string, stri
     app,
     config,
     env,
+    async reset() {
+      await sql`truncate reminder_events, reminder_ledger, scan_runs, license_holds, suppressed_addresses, licenses, order_contacts, orders cascade`.execute(
+        app.db,
+      );
+      await app.sendQueue().obliterate({ force: true });
+      await app.scanQueue().obliterate({ force: true });
+    },
+    scan: (date) => runScan({ db: app.db, sendQueue: app.sendQueue(), config, logger: app.logger }, date),
+    async drain() {
+      const worker = startWorker(app, sendReminderJob, { concurrency: 4, limiter: { max: 1000, duration: 1000 } });
+      try {
+        await waitUntilDrained(app.sendQueue(), 50);
+      } finally {
+        await worker.close();
+      }
+    },
     async cleanup() {
       await app.close();
       await deleteQueueKeys(REDIS_URL, config.queuePrefix);
@@ -61,21 +88,6 @@ async function adminQuery(text: string): Promise<void> {
     await client.query(text);
   } finally {
     await client.end();
-  }
-}
-
-/** Removes every key under a queue prefix (BullMQ keys are `prefix:queue:…`). */
-export async function deleteQueueKeys(redisUrl: string, prefix: string): Promise<void> {
-  const redis = new IORedis(redisUrl);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
   }
 }
 

@@ -2,8 +2,9 @@ import { sql } from 'kysely';
 import { addDays } from '../../src/scan/dates';
 import { exited, spawnCli } from '../helpers/cli';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
-import { startSmtpServer } from '../helpers/smtp';
-import { createTestEnv, type TestEnv, waitFor } from '../helpers/test-env';
+import { useMailTestEnv } from '../helpers/mail-test-env';
+import type { SmtpTestServer } from '../helpers/smtp';
+import { type TestEnv, waitFor } from '../helpers/test-env';
 
 /**
  * The deployment shape: three send workers and two schedulers, each its own process, over one
@@ -11,16 +12,11 @@ import { createTestEnv, type TestEnv, waitFor } from '../helpers/test-env';
  */
 const MONDAY = '2027-09-06';
 let t: TestEnv;
-let smtp: Awaited<ReturnType<typeof startSmtpServer>>;
-
-beforeAll(async () => {
-  smtp = await startSmtpServer();
-  t = await createTestEnv('multi', { SMTP_URL: smtp.url, SEND_RATE_PER_SEC: '500', SEND_CONCURRENCY: '3', LOG_LEVEL: 'info' });
-});
-afterAll(async () => {
-  await t?.cleanup();
-  await smtp?.close();
-});
+let smtp: SmtpTestServer;
+useMailTestEnv('multi', { SEND_RATE_PER_SEC: '500', SEND_CONCURRENCY: '3', LOG_LEVEL: 'info' }, (env, server) => {
+  t = env;
+  smtp = server;
+}, { resetEachTest: false });
 
 it('three workers and two schedulers deliver each reminder of a week exactly once', async () => {
   // 42 licenses over 14 orders; expiry dates put every offset on some day of the week.

@@ -1,13 +1,8 @@
-import { sql } from 'kysely';
-import { sendReminderJob } from '../../jobs/send-reminder';
 import { createApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { type HttpServer, isLoopbackHost, startHttpServer } from '../../src/ops/http-server';
-import { waitUntilDrained } from '../../src/queue/drain';
-import { startWorker } from '../../src/queue/workers';
 import { addDays } from '../../src/scan/dates';
-import { runScan } from '../../src/scan/run-scan';
 import { signUnsubscribeToken } from '../../src/unsubscribe/token';
 import { exited, spawnCli } from '../helpers/cli';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
@@ -31,20 +26,12 @@ afterAll(async () => {
   await smtp?.close();
 });
 beforeEach(async () => {
-  await sql`truncate reminder_events, reminder_ledger, scan_runs, license_holds, suppressed_addresses, licenses, order_contacts, orders cascade`.execute(t.app.db);
-  await t.app.sendQueue().obliterate({ force: true });
+  await t.reset();
   smtp.received.length = 0;
 });
 
-const scan = (date: string) => runScan({ db: t.app.db, sendQueue: t.app.sendQueue(), config: t.config, logger: t.app.logger }, date);
-async function drain(): Promise<void> {
-  const worker = startWorker(t.app, sendReminderJob, { concurrency: 4, limiter: { max: 1000, duration: 1000 } });
-  try {
-    await waitUntilDrained(t.app.sendQueue(), 50);
-  } finally {
-    await worker.close();
-  }
-}
+const scan = (date: string) => t.scan(date);
+const drain = () => t.drain();
 const get = (path: string, init?: RequestInit) => fetch(`${http.url}${path}`, { redirect: 'manual', ...init });
 const contacts = () => t.app.db.selectFrom('order_contacts').select(['email', 'unsubscribed_at']).orderBy('id').execute();
 

@@ -1,50 +1,28 @@
-import { sql } from 'kysely';
-import { sendReminderJob } from '../../jobs/send-reminder';
 import { formatHistory, formatReplay, formatUndelivered } from '../../src/cli/ops-format';
 import { UserError } from '../../src/cli/user-error';
 import { ledgerHistory } from '../../src/ops/history';
 import { holdLicense, releaseLicense, suppressAddress, unsuppressAddress } from '../../src/ops/holds';
 import { replay, type ReplayOptions, type ReplaySelection } from '../../src/ops/replay';
 import { DEFAULT_UNDELIVERED, listUndelivered } from '../../src/ops/undelivered';
-import { waitUntilDrained } from '../../src/queue/drain';
-import { startWorker } from '../../src/queue/workers';
 import { addDays } from '../../src/scan/dates';
-import { runScan } from '../../src/scan/run-scan';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
-import { startSmtpServer } from '../helpers/smtp';
-import { createTestEnv, type TestEnv } from '../helpers/test-env';
+import { useMailTestEnv } from '../helpers/mail-test-env';
+import type { SmtpTestServer } from '../helpers/smtp';
+import type { TestEnv } from '../helpers/test-env';
 
 const T = '2027-08-02';
 let t: TestEnv;
-let smtp: Awaited<ReturnType<typeof startSmtpServer>>;
-
-beforeAll(async () => {
-  smtp = await startSmtpServer();
-  t = await createTestEnv('opsreplay', { SMTP_URL: smtp.url, SEND_RATE_PER_SEC: '1000', SEND_ATTEMPTS: '3', SEND_BACKOFF_MS: '50' });
-});
-afterAll(async () => {
-  await t?.cleanup();
-  await smtp?.close();
-});
-beforeEach(async () => {
-  await sql`truncate reminder_events, reminder_ledger, scan_runs, license_holds, suppressed_addresses, licenses, order_contacts, orders cascade`.execute(t.app.db);
-  await t.app.sendQueue().obliterate({ force: true });
-  smtp.received.length = 0;
-  smtp.attempts.clear();
+let smtp: SmtpTestServer;
+useMailTestEnv('opsreplay', { SEND_ATTEMPTS: '3', SEND_BACKOFF_MS: '50' }, (env, server) => {
+  t = env;
+  smtp = server;
 });
 
-const scan = (date: string) => runScan({ db: t.app.db, sendQueue: t.app.sendQueue(), config: t.config, logger: t.app.logger }, date);
+const scan = (date: string) => t.scan(date);
 const replayRows = (selection: ReplaySelection, options: Partial<ReplayOptions> = {}) =>
   replay({ db: t.app.db, sendQueue: t.app.sendQueue(), config: t.config }, selection, { actor: 'operator test', ...options });
 
-async function drain(): Promise<void> {
-  const worker = startWorker(t.app, sendReminderJob, { concurrency: 4, limiter: { max: 1000, duration: 1000 } });
-  try {
-    await waitUntilDrained(t.app.sendQueue(), 50);
-  } finally {
-    await worker.close();
-  }
-}
+const drain = () => t.drain();
 
 const ledger = () => t.app.db.selectFrom('reminder_ledger').selectAll().orderBy('id').execute();
 const events = (ledgerId: string) => t.app.db.selectFrom('reminder_events').selectAll().where('ledger_id', '=', ledgerId).orderBy('id').execute();

@@ -3,7 +3,6 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { sql } from 'kysely';
 import { addDays } from '../../src/scan/dates';
-import { runScan } from '../../src/scan/run-scan';
 import { forecast } from '../../src/scan/forecast';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { createTestEnv, type TestEnv } from '../helpers/test-env';
@@ -21,11 +20,10 @@ afterAll(async () => {
   await t?.cleanup();
 });
 beforeEach(async () => {
-  await sql`truncate reminder_events, reminder_ledger, scan_runs, license_holds, suppressed_addresses, licenses, order_contacts, orders cascade`.execute(t.app.db);
-  await t.app.sendQueue().obliterate({ force: true });
+  await t.reset();
 });
 
-const scan = (date: string) => runScan({ db: t.app.db, sendQueue: t.app.sendQueue(), config: t.config, logger: t.app.logger }, date);
+const scan = (date: string) => t.scan(date);
 const ledger = () =>
   t.app.db
     .selectFrom('reminder_ledger')
@@ -127,7 +125,7 @@ describe('the scan for a business date', () => {
     try {
       const { orderId } = await insertOrder(env.app.db, { contacts: [{ email: 'z@example.com' }] });
       await insertLicense(env.app.db, { orderId, expiresOn: addDays(T, 6) });
-      await runScan({ db: env.app.db, sendQueue: env.app.sendQueue(), config: env.config, logger: env.app.logger }, T);
+      await env.scan(T);
       const rows = await env.app.db.selectFrom('reminder_ledger').select(['offset_days', 'status', 'reason']).orderBy('offset_days').execute();
       expect(rows).toEqual([
         { offset_days: 7, status: 'pending', reason: null },
@@ -205,7 +203,7 @@ describe('the scan for a business date', () => {
       // 2026-10-25 (fall back) and 2027-03-28 (spring forward) fall inside the series.
       await insertLicense(env.app.db, { orderId, expiresOn: '2027-03-28' });
       for (let day = '2026-12-20'; day <= '2027-04-05'; day = addDays(day, 1)) {
-        await runScan({ db: env.app.db, sendQueue: env.app.sendQueue(), config: env.config, logger: env.app.logger }, day);
+        await env.scan(day);
       }
       const rows = await env.app.db.selectFrom('reminder_ledger').select(['offset_days', 'scan_date']).orderBy('id').execute();
       expect(rows).toEqual([
@@ -228,7 +226,7 @@ describe('the scan for a business date', () => {
       await insertLicense(env.app.db, { orderId, expiresOn: addDays(T, 45) });
       const { orderId: o2 } = await insertOrder(env.app.db, { contacts: [{ email: 'p@example.com' }] });
       await insertLicense(env.app.db, { orderId: o2, expiresOn: addDays(T, 30) });
-      const summary = await runScan({ db: env.app.db, sendQueue: env.app.sendQueue(), config: env.config, logger: env.app.logger }, T);
+      const summary = await env.scan(T);
       expect(summary.counts).toEqual([{ kind: 'license', offset: 45, queued: 1, late: 0, skipped: 0 }]);
     } finally {
       await env.cleanup();

@@ -1,27 +1,16 @@
-import { sql } from 'kysely';
 import { addDays } from '../../src/scan/dates';
-import { runScan } from '../../src/scan/run-scan';
 import { exited, spawnCli } from '../helpers/cli';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
-import { startSmtpServer } from '../helpers/smtp';
-import { createTestEnv, type TestEnv, waitFor } from '../helpers/test-env';
+import { useMailTestEnv } from '../helpers/mail-test-env';
+import { type SmtpTestServer, startSmtpServer } from '../helpers/smtp';
+import { type TestEnv, waitFor } from '../helpers/test-env';
 
 const T = '2027-06-01';
 let t: TestEnv;
-let smtp: Awaited<ReturnType<typeof startSmtpServer>>;
-
-beforeAll(async () => {
-  smtp = await startSmtpServer();
-  t = await createTestEnv('procs', { SMTP_URL: smtp.url, SEND_RATE_PER_SEC: '1000', SEND_LOCK_MS: '2000', SEND_CONCURRENCY: '2' });
-});
-afterAll(async () => {
-  await t?.cleanup();
-  await smtp?.close();
-});
-beforeEach(async () => {
-  await sql`truncate reminder_events, reminder_ledger, scan_runs, licenses, order_contacts, orders cascade`.execute(t.app.db);
-  await t.app.sendQueue().obliterate({ force: true });
-  smtp.received.length = 0;
+let smtp: SmtpTestServer;
+useMailTestEnv('procs', { SEND_LOCK_MS: '2000', SEND_CONCURRENCY: '2' }, (env, server) => {
+  t = env;
+  smtp = server;
 });
 
 async function seed(recipients: number): Promise<void> {
@@ -29,7 +18,7 @@ async function seed(recipients: number): Promise<void> {
     const { orderId } = await insertOrder(t.app.db, { contacts: [{ email: `r${i}@example.com` }] });
     await insertLicense(t.app.db, { orderId, expiresOn: addDays(T, 30) });
   }
-  await runScan({ db: t.app.db, sendQueue: t.app.sendQueue(), config: t.config, logger: t.app.logger }, T);
+  await t.scan(T);
 }
 
 /** Ledger ids each received message carries, counted. */
