@@ -10,7 +10,7 @@ export const sendReminderJob: JobDefinition<SendJobData, SendGroupResult> = {
   process: (payload, { app, attempt, maxAttempts, actor }) =>
     sendGroup(
       { db: app.db, mailer: app.mailer(), renderer: app.renderer(), config: app.config, logger: app.logger },
-      payload.ledgerIds,
+      { ledgerIds: payload.ledgerIds, groupKey: payload.groupKey },
       { attempt, maxAttempts, actor },
     ),
 };

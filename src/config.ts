@@ -93,7 +93,7 @@ const schema = z.object({
   HTTP_PORT: integer(0, 65535).default(8080),
   HTTP_HOST: z.string().trim().min(1).default('127.0.0.1'),
   ADMIN_TOKEN: z.string().trim().default(''),
-  UNSUBSCRIBE_SECRET: z.string().trim().default(''),
+  UNSUBSCRIBE_SECRET: z.string().trim().default('').refine((value) => value === '' || value.length >= 16, 'must be at least 16 characters (e.g. `openssl rand -hex 32`)'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -125,12 +125,22 @@ export interface Config {
   readonly httpPort: number;
   readonly httpHost: string;
   readonly adminToken: string;
-  /** HMAC key of unsubscribe links; falls back to a key derived from DATABASE_URL when unset (see README). */
+  /** HMAC key of unsubscribe links. Required once PUBLIC_URL is not a loopback address. */
   readonly unsubscribeSecret: string;
   readonly logLevel: Raw['LOG_LEVEL'];
 }
 
+/** Used only while links point at this machine: anyone could forge tokens with a known key. */
+const LOCAL_ONLY_UNSUBSCRIBE_SECRET = 'local-only-unsubscribe-secret';
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
 function fromRaw(raw: Raw): Config {
+  if (!raw.UNSUBSCRIBE_SECRET && !LOOPBACK_HOSTS.has(new URL(raw.PUBLIC_URL).hostname)) {
+    throw new ConfigError(
+      `Invalid configuration: UNSUBSCRIBE_SECRET must be set when PUBLIC_URL (${raw.PUBLIC_URL}) is reachable by customers: without it anyone could forge unsubscribe links`,
+    );
+  }
   const stripSlash = (value: string) => value.replace(/\/+$/, '');
   return Object.freeze({
     databaseUrl: raw.DATABASE_URL,
@@ -157,7 +167,7 @@ function fromRaw(raw: Raw): Config {
     httpPort: raw.HTTP_PORT,
     httpHost: raw.HTTP_HOST,
     adminToken: raw.ADMIN_TOKEN,
-    unsubscribeSecret: raw.UNSUBSCRIBE_SECRET || `derived:${raw.DATABASE_URL}`,
+    unsubscribeSecret: raw.UNSUBSCRIBE_SECRET || LOCAL_ONLY_UNSUBSCRIBE_SECRET,
     logLevel: raw.LOG_LEVEL,
   });
 }
@@ -171,6 +181,10 @@ export function readDotenv(file = path.resolve('.env')): Record<string, string> 
 export function rawEnvironment(): Record<string, string | undefined> {
   return { ...readDotenv(), ...process.env };
 }
+
+/** Never echoed in an error message. */
+const SECRET_VARIABLES = new Set(['UNSUBSCRIBE_SECRET', 'ADMIN_TOKEN']);
+const hidePassword = (value: string) => value.replace(/\/\/([^@/:]*):[^@/]*@/, '//$1:***@');
 
 /**
  * Turns an environment into a frozen, typed config. Empty strings count as unset so that
@@ -186,7 +200,7 @@ export function loadConfig(env: Record<string, string | undefined> = rawEnvironm
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? 'configuration');
-      const shown = key in input ? ` (got ${JSON.stringify(input[key])})` : '';
+      const shown = key in input && !SECRET_VARIABLES.has(key) ? ` (got ${JSON.stringify(hidePassword(input[key] as string))})` : '';
       return `${key} ${issue.message}${shown}`;
     });
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);

@@ -34,9 +34,32 @@ export async function startDaemon(app: App, options: DaemonOptions): Promise<{ w
     app.onClose(() => scanWorker.close());
     workers.push(scanWorker);
     await scanTodayIfMissed(app);
+    keepScheduleAlive(app);
   }
   if (options.sendWorker) workers.push(startSendWorker(app));
   return { workers };
+}
+
+/** How often the daemon re-asserts its schedule. */
+export const SCHEDULE_CHECK_MS = 15 * 60 * 1000;
+
+/**
+ * A Redis that was flushed or failed over to an empty replica forgets the job scheduler, and
+ * nothing would scan again. Every SCHEDULE_CHECK_MS the daemon upserts it (idempotent) and queues
+ * today's scan if none completed, so the ledger's pending rows get their jobs back.
+ */
+function keepScheduleAlive(app: App): void {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    registerDailyScan(app, { quiet: true })
+      .then(() => scanTodayIfMissed(app))
+      .catch((error: unknown) => app.logger.error({ err: error }, 'could not check the daily scan schedule; will try again'))
+      .finally(() => (running = false));
+  }, SCHEDULE_CHECK_MS);
+  timer.unref();
+  app.onClose(() => clearInterval(timer));
 }
 
 /** Resolves on the first SIGTERM or SIGINT; a second one exits at once. */

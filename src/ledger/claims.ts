@@ -12,6 +12,8 @@ export interface ClaimResult {
   skipped: Array<{ id: string; reason: string }>;
   /** Rows found `sending` from an earlier attempt that died: now `unknown`. */
   orphaned: string[];
+  /** Rows found `sending` under a fresh claim: another attempt owns them; left alone. */
+  busy: string[];
   /** Rows found `failed` and moved back to `pending` because the job was retried (see ClaimOptions). */
   reopened: string[];
 }
@@ -24,16 +26,39 @@ export interface ClaimOptions {
    * for those rows. `sent` and `unknown` rows are never reopened this way.
    */
   reopenFailedAs?: string;
+  /**
+   * A `sending` row claimed longer ago than this belongs to an attempt that died (its job's lock
+   * expired, so the queue ran the job again). A fresher claim is left to its owner.
+   */
+  staleClaimMs: number;
+}
+
+/** Which rows one send job covers: the ids it was queued with, and any pending row of its group. */
+export interface ClaimSelection {
+  ledgerIds: string[];
+  /** Rows recorded into the group after the job was queued (a second scan the same day) join it. */
+  groupKey?: string;
 }
 
 /**
  * Re-checks and claims the pending rows of one email in one transaction. Row locks make two
  * workers queue up here, and only `pending` rows move to `sending`: the loser finds none.
  */
-export async function claimRows(db: Kysely<Database>, ledgerIds: string[], actor: string, options: ClaimOptions = {}): Promise<ClaimResult> {
+export async function claimRows(db: Kysely<Database>, selection: ClaimSelection, actor: string, options: ClaimOptions): Promise<ClaimResult> {
   const claimToken = randomUUID();
+  const { ledgerIds, groupKey } = selection;
   return db.transaction().execute(async (trx) => {
-    let rows = await trx.selectFrom('reminder_ledger').selectAll().where('id', 'in', ledgerIds).orderBy('id').forUpdate().execute();
+    let rows = await trx
+      .selectFrom('reminder_ledger')
+      .selectAll()
+      .where((eb) =>
+        groupKey
+          ? eb.or([eb('id', 'in', ledgerIds), eb.and([eb('group_key', '=', groupKey), eb('status', '=', 'pending')])])
+          : eb('id', 'in', ledgerIds),
+      )
+      .orderBy('id')
+      .forUpdate()
+      .execute();
     const reopened = options.reopenFailedAs ? rows.filter((r) => r.status === 'failed').map((r) => r.id) : [];
     if (reopened.length > 0) {
       const reopenedRows = await trx
@@ -55,7 +80,10 @@ export async function claimRows(db: Kysely<Database>, ledgerIds: string[], actor
       );
       rows = rows.map((r) => reopenedRows.find((o) => o.id === r.id) ?? r);
     }
-    const orphaned = rows.filter((r) => r.status === 'sending').map((r) => r.id);
+    const staleBefore = Date.now() - options.staleClaimMs;
+    const sending = rows.filter((r) => r.status === 'sending');
+    const orphaned = sending.filter((r) => !r.claimed_at || r.claimed_at.getTime() < staleBefore).map((r) => r.id);
+    const busy = sending.filter((r) => !orphaned.includes(r.id)).map((r) => r.id);
     const pending = rows.filter((r) => r.status === 'pending');
     const skipped: Array<{ id: string; reason: string }> = [];
     if (pending.length > 0) {
@@ -69,9 +97,10 @@ export async function claimRows(db: Kysely<Database>, ledgerIds: string[], actor
 
     if (orphaned.length > 0) {
       const reason = 'an earlier attempt stopped after claiming: delivery uncertain, replay to resend';
+      // The claim token stays: should that attempt still be alive and succeed, it records `sent`.
       await trx
         .updateTable('reminder_ledger')
-        .set({ status: 'unknown', reason, claim_token: null, updated_at: sql`now()` })
+        .set({ status: 'unknown', reason, updated_at: sql`now()` })
         .where('id', 'in', orphaned)
         .execute();
       await recordEvents(trx, orphaned.map((id) => ({ ledgerId: id, event: 'unknown', status: 'unknown', detail: reason, actor })));
@@ -98,7 +127,7 @@ export async function claimRows(db: Kysely<Database>, ledgerIds: string[], actor
         .execute();
       await recordEvents(trx, claimed.map((r) => ({ ledgerId: r.id, event: 'claimed', status: 'sending', detail: `attempt ${r.attempts}`, actor })));
     }
-    return { claimed, claimToken, skipped, orphaned, reopened };
+    return { claimed, claimToken, skipped, orphaned, busy, reopened };
   });
 }
 
@@ -107,11 +136,12 @@ async function sendTimeCheck(db: Kysely<Database>, rows: LedgerRow[]): Promise<M
   const licenseIds = [...new Set(rows.map((r) => r.license_id))];
   const orderIds = [...new Set(rows.map((r) => r.order_id))];
   const recipients = [...new Set(rows.map((r) => r.recipient))];
-  const [licenses, holds, suppressed, contacts] = await Promise.all([
+  const [licenses, holds, suppressed, contacts, smaller] = await Promise.all([
     db.selectFrom('licenses').select(['id', 'status', 'license_type', 'expires_on', 'maintenance_expires_on']).where('id', 'in', licenseIds).execute(),
     db.selectFrom('license_holds').select(['license_id', 'reason']).where('license_id', 'in', licenseIds).execute(),
     db.selectFrom('suppressed_addresses').select(['address', 'reason']).where('address', 'in', recipients).execute(),
     db.selectFrom('order_contacts').select(['order_id', 'email', 'unsubscribed_at']).where('order_id', 'in', orderIds).execute(),
+    smallerOffsets(db, rows),
   ]);
   const reasons = new Map<string, string>();
   for (const row of rows) {
@@ -121,17 +151,45 @@ async function sendTimeCheck(db: Kysely<Database>, rows: LedgerRow[]): Promise<M
     const ownContacts = contacts.filter((c) => c.order_id === row.order_id && normalizeAddress(c.email) === row.recipient);
     const expiry = license && (row.kind === 'license' ? license.expires_on : license.maintenance_expires_on);
     let reason: string | null = null;
+    const supersededBy = row.forced ? undefined : smaller.get(row.id);
     if (!license) reason = 'license no longer exists';
     else if (license.status !== 'active') reason = `cancelled: license status is ${license.status}`;
     else if ((row.kind === 'license') !== (license.license_type === 'annual')) reason = `license type changed to ${license.license_type}`;
     else if (expiry !== row.expires_on) reason = expiry ? `renewed: expiry moved to ${expiry}` : 'expiry date removed';
     else if (hold) reason = `on hold: ${hold.reason}`;
     else if (suppression) reason = `suppressed: ${suppression.reason}`;
+    else if (supersededBy !== undefined) reason = `superseded: the ${supersededBy}-day reminder of this expiry is already sent or on its way`;
     else if (ownContacts.length === 0) reason = 'contact no longer on the order';
     else if (ownContacts.every((c) => c.unsubscribed_at !== null)) reason = 'unsubscribed';
     if (reason) reasons.set(row.id, reason);
   }
   return reasons;
+}
+
+/**
+ * For each row, the smallest smaller offset of the same series (license, kind, expiry date,
+ * recipient) that went out or may have: a larger offset must not follow it (a late replay or a
+ * dashboard retry of an old reminder). Forced re-sends are the operator's explicit exception.
+ */
+async function smallerOffsets(db: Kysely<Database>, rows: LedgerRow[]): Promise<Map<string, number>> {
+  const found = new Map<string, number>();
+  const candidates = await db
+    .selectFrom('reminder_ledger as r')
+    .innerJoin('reminder_ledger as s', (join) =>
+      join
+        .onRef('s.license_id', '=', 'r.license_id')
+        .onRef('s.kind', '=', 'r.kind')
+        .onRef('s.expires_on', '=', 'r.expires_on')
+        .onRef('s.recipient', '=', 'r.recipient')
+        .onRef('s.offset_days', '<', 'r.offset_days'),
+    )
+    .select(['r.id as rowId', 's.offset_days as offset'])
+    .where('r.id', 'in', rows.map((r) => r.id))
+    .where('s.status', 'in', ['sent', 'pending', 'sending', 'unknown'])
+    .orderBy('s.offset_days')
+    .execute();
+  for (const c of candidates) if (!found.has(c.rowId)) found.set(c.rowId, c.offset);
+  return found;
 }
 
 export interface Outcome {

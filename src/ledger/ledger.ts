@@ -93,7 +93,7 @@ export async function sweepStaleClaims(db: Kysely<Database>, olderThanMs: number
   const reason = 'worker stopped after claiming: delivery uncertain, replay to resend';
   const rows = await db
     .updateTable('reminder_ledger')
-    .set({ status: 'unknown', reason, updated_at: sql`now()`, claim_token: null })
+    .set({ status: 'unknown', reason, updated_at: sql`now()` })
     .where('status', '=', 'sending')
     .where('claimed_at', '<', sql<Date>`now() - ${`${olderThanMs} milliseconds`}::interval`)
     .returning('id')

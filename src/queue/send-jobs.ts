@@ -6,6 +6,8 @@ export const SEND_JOB = 'send-reminder';
 
 export interface SendJobData {
   ledgerIds: string[];
+  /** The ledger group: pending rows recorded into it after the job was queued are sent with it. */
+  groupKey?: string;
 }
 
 /** Retry and retention policy for sends. Removed jobs are harmless: the ledger is the guarantee. */
@@ -19,8 +21,11 @@ export function sendJobOptions(config: Pick<Config, 'sendAttempts' | 'sendBackof
 }
 
 /**
- * Adds one job per group under its deterministic id: a job still in Redis with that id
- * (waiting, delayed, active, kept after completion) makes the add a no-op.
+ * Adds one job per group of pending rows under its deterministic id. A job waiting, delayed or
+ * running under that id makes the add a no-op. One that already finished (completed or failed,
+ * kept for the dashboard) while rows of its group are still pending, say a row recorded after it
+ * ran, or a job that failed for good while PostgreSQL was down, is replaced: otherwise the row
+ * would wait until the finished job expires. The ledger's claim keeps a replacement harmless.
  */
 export async function enqueueSends(
   queue: Queue,
@@ -29,10 +34,19 @@ export async function enqueueSends(
 ): Promise<void> {
   const options = sendJobOptions(config);
   for (let i = 0; i < groups.length; i += 500) {
+    const chunk = groups.slice(i, i + 500);
+    const existing = await Promise.all(chunk.map((group) => queue.getJob(group.groupKey)));
+    await Promise.all(
+      existing.map(async (job) => {
+        if (job && (await job.isCompleted().catch(() => false) || (await job.isFailed().catch(() => false)))) {
+          await job.remove().catch(() => undefined);
+        }
+      }),
+    );
     await queue.addBulk(
-      groups.slice(i, i + 500).map((group) => ({
+      chunk.map((group) => ({
         name: SEND_JOB,
-        data: { ledgerIds: group.ledgerIds } satisfies SendJobData,
+        data: { ledgerIds: group.ledgerIds, groupKey: group.groupKey } satisfies SendJobData,
         opts: { ...options, jobId: group.groupKey },
       })),
     );

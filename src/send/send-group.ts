@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { type Kysely } from 'kysely';
 import type { Config } from '../config';
 import type { Database, LedgerRow } from '../db/types';
-import { claimRows, recordOutcome } from '../ledger/claims';
+import { claimRows, type ClaimSelection, recordOutcome } from '../ledger/claims';
 import type { Logger } from '../logger';
 import { TemplateError, type ReminderEmailInput, type Renderer } from '../render/types';
 import { normalizeAddress } from '../scan/candidates';
@@ -49,9 +49,13 @@ export interface SendGroupResult {
  * send, record. Throws PermanentSendError for failures not worth retrying and the original
  * error for transient ones, after putting the rows back to `pending` for the retry.
  */
-export async function sendGroup(deps: SendDeps, ledgerIds: string[], attempt: AttemptInfo): Promise<SendGroupResult> {
+export async function sendGroup(deps: SendDeps, selection: ClaimSelection, attempt: AttemptInfo): Promise<SendGroupResult> {
   const { db, config, logger } = deps;
-  const { claimed, claimToken, skipped, orphaned, reopened } = await claimRows(db, ledgerIds, attempt.actor, { reopenFailedAs: DASHBOARD_RETRY_ACTOR });
+  const { claimed, claimToken, skipped, orphaned, busy, reopened } = await claimRows(db, selection, attempt.actor, {
+    reopenFailedAs: DASHBOARD_RETRY_ACTOR,
+    staleClaimMs: config.sendLockMs,
+  });
+  if (busy.length > 0) logger.warn({ event: 'send', ledgerIds: busy }, 'rows are being sent by another attempt; left to it');
   if (reopened.length > 0) logger.info({ event: 'send', outcome: 'replayed', ledgerIds: reopened }, 'retried job found failed rows: moved back to pending to send them');
   for (const s of skipped) logger.info({ event: 'send', outcome: 'skipped', ledgerId: s.id, reason: s.reason }, 'reminder skipped at send time');
   if (orphaned.length > 0) logger.warn({ event: 'send', outcome: 'unknown', ledgerIds: orphaned }, 'found rows claimed by an attempt that stopped; marked unknown');
@@ -70,9 +74,18 @@ export async function sendGroup(deps: SendDeps, ledgerIds: string[], attempt: At
     throw new PermanentSendError(detail);
   }
 
+  let input;
+  try {
+    input = await buildEmailInput(db, config, claimed);
+  } catch (error) {
+    // The database, not the template: give the rows back and let the queue retry.
+    await record({ status: 'pending', event: 'retry', detail: `attempt ${attempt.attempt}: could not read the email's data: ${(error as Error).message}` }).catch(
+      () => undefined,
+    );
+    throw error;
+  }
   let rendered;
   try {
-    const input = await buildEmailInput(db, config, claimed);
     rendered = await deps.renderer.render(input);
   } catch (error) {
     const detail = error instanceof TemplateError ? `template error: ${error.message}` : `render error: ${(error as Error).message}`;

@@ -13,9 +13,10 @@ interface SmtpErrorLike {
   response?: string;
   command?: string;
   message?: string;
+  /** Set by the SMTP mailer once the whole message body was handed to the connection. */
+  afterBody?: boolean;
 }
 
-const NETWORK_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETLS', 'EPROTOCOL', 'EMAXLIMIT']);
 
 /** Sorts a nodemailer error by the SMTP reply code, or by the stage a network failure hit. */
 export function classifySmtpError(error: unknown): FailureClass {
@@ -25,10 +26,10 @@ export function classifySmtpError(error: unknown): FailureClass {
     if (e.responseCode >= 400) return 'transient';
   }
   if (e.code === 'EENVELOPE' || e.code === 'EMESSAGE' || e.code === 'EAUTH') return 'permanent';
-  if (e.code && NETWORK_CODES.has(e.code)) {
-    // Once DATA was accepted and the body streamed, a lost connection leaves the outcome unknown.
-    return e.command === 'DATA' || e.command === 'DATA_END' ? 'ambiguous' : 'transient';
-  }
+  // No reply after the body went out (connection lost, time-out waiting for the final answer):
+  // the server may have queued the message, so retrying could deliver it twice.
+  if (e.afterBody) return 'ambiguous';
+  // Connection refused or reset, DNS, TLS, time-outs before the body: nothing was delivered.
   return 'transient';
 }
 

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import { type Mailer, type OutgoingEmail, type SendResult, toMailOptions } from './mailer';
 
@@ -18,11 +19,20 @@ export function createSmtpMailer(smtpUrl: string, poolSize: number): Mailer {
     greetingTimeout: 15_000,
     socketTimeout: 60_000,
   });
+  // Messages are built first and handed to the pool as a raw stream: that shows when the body has
+  // gone out, after which a lost connection may have delivered it (see smtp-errors.ts).
+  const composer = nodemailer.createTransport({ streamTransport: true, buffer: true });
   const safeUrl = `${url.protocol}//${url.host}`;
   return {
     description: `SMTP ${safeUrl}`,
     async send(email: OutgoingEmail): Promise<SendResult> {
-      const info = await transport.sendMail(toMailOptions(email));
+      const built = await composer.sendMail(toMailOptions(email));
+      let handedOver = false;
+      const raw = Readable.from([built.message as Buffer]);
+      raw.on('end', () => (handedOver = true));
+      const info = await transport.sendMail({ envelope: built.envelope, raw }).catch((error: unknown) => {
+        throw Object.assign(error as Error, { afterBody: handedOver });
+      });
       // Some recipients refused but not all: for our single-recipient messages that is a refusal.
       if (info.rejected.length > 0) {
         const refusal = Object.assign(new Error(`recipient refused: ${info.response}`), {
@@ -38,6 +48,7 @@ export function createSmtpMailer(smtpUrl: string, poolSize: number): Mailer {
       await transport.verify();
     },
     async close() {
+      composer.close();
       transport.close();
     },
   };

@@ -17,7 +17,7 @@ let page: Page;
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'templates-preview-'));
   cpSync(TEMPLATES, dir, { recursive: true });
-  const config = loadConfig({ TEMPLATES_DIR: dir, UNSUBSCRIBE_SECRET: 'test-secret' });
+  const config = loadConfig({ TEMPLATES_DIR: dir, UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret' });
   server = await startPreviewServer({ config, port: 0, host: '127.0.0.1' });
   browser = await chromium.launch({
     executablePath: CHROMIUM,

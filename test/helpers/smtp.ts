@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { type ParsedMail, simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 
@@ -27,6 +27,8 @@ export async function startSmtpServer(): Promise<{
   forceReply(recipient: string, reply: ForcedReply): void;
   /** Calls before DATA completes, per recipient (accepted or not). */
   attempts: Map<string, number>;
+  /** Takes the next message to `recipient` in full, then drops the connection without a reply. */
+  dropAfterBody(recipient: string): void;
   /** Delays the reply to each message's DATA by `ms` (0: answer at once). */
   holdReplies(ms: number): void;
   /** Forgets received mail, counted attempts and forced replies. */
@@ -37,6 +39,8 @@ export async function startSmtpServer(): Promise<{
   const forced = new Map<string, ForcedReply>();
   const attempts = new Map<string, number>();
   let holdMs = 0;
+  const dropAfter = new Set<string>();
+  const sockets = new Map<number, Socket>();
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
@@ -59,7 +63,14 @@ export async function startSmtpServer(): Promise<{
         const raw = Buffer.concat(chunks).toString('utf8');
         simpleParser(raw)
           .then((parsed) => {
-            for (const rcpt of session.envelope.rcptTo) received.push({ to: rcpt.address.toLowerCase(), raw, parsed });
+            const recipients = session.envelope.rcptTo.map((rcpt) => rcpt.address.toLowerCase());
+            for (const to of recipients) received.push({ to, raw, parsed });
+            const drop = recipients.find((to) => dropAfter.has(to));
+            if (drop) {
+              dropAfter.delete(drop);
+              sockets.get(session.remotePort)?.destroy();
+              return;
+            }
             if (holdMs > 0) setTimeout(() => callback(), holdMs);
             else callback();
           })
@@ -69,16 +80,21 @@ export async function startSmtpServer(): Promise<{
   });
   // A client killed mid-message resets its socket; that is a scenario under test, not a failure.
   server.on('error', () => undefined);
+  server.server.on('connection', (socket: Socket) => {
+    if (socket.remotePort) sockets.set(socket.remotePort, socket);
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.server.address() as AddressInfo;
   return {
     url: `smtp://127.0.0.1:${port}?ignoreTLS=true`,
     received,
     attempts,
+    dropAfterBody: (recipient) => dropAfter.add(recipient.toLowerCase()),
     clear: () => {
       received.length = 0;
       attempts.clear();
       forced.clear();
+      dropAfter.clear();
     },
     holdReplies: (ms) => {
       holdMs = ms;

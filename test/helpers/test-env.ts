@@ -47,7 +47,7 @@ export async function createTestEnv(name: string, overrides: Record<string, stri
     TEMPLATES_DIR: path.resolve(__dirname, '../../templates'),
     OUTBOX_DIR: path.join(require('node:os').tmpdir(), `outbox-${dbName}`),
     SEND_BACKOFF_MS: '50',
-    UNSUBSCRIBE_SECRET: 'test-secret',
+    UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret',
     ...overrides,
   };
   const config = loadConfig(env);

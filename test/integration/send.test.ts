@@ -164,4 +164,37 @@ describe('sending reminders', () => {
     expect(mail?.parsed.headers.has('bcc')).toBe(false);
     expect(mail?.parsed.subject).not.toMatch(/[\r\n]/);
   });
+
+  it('a connection lost after the message body is recorded unknown and never retried', async () => {
+    const { orderId } = await insertOrder(t.app.db, { contacts: [{ email: 'lost@example.com' }, { email: 'fine@example.com' }] });
+    await insertLicense(t.app.db, { orderId, expiresOn: addDays(T, 14) });
+    smtp.dropAfterBody('lost@example.com');
+    await scan(T);
+    await drain();
+    expect(to('lost@example.com')).toHaveLength(1);
+    expect(smtp.attempts.get('lost@example.com')).toBe(1);
+    expect(to('fine@example.com')).toHaveLength(1);
+    const rows = await ledger();
+    expect(rows.map((r) => [r.recipient, r.status])).toEqual([
+      ['lost@example.com', 'unknown'],
+      ['fine@example.com', 'sent'],
+    ]);
+    expect(rows[0]?.reason).toMatch(/may have been delivered/);
+  });
+
+  it('a reminder recorded after its group already went out is sent by the next scan', async () => {
+    const { orderId } = await insertOrder(t.app.db, { contacts: [{ email: 'late-row@example.com' }] });
+    await insertLicense(t.app.db, { orderId, expiresOn: addDays(T, 14), key: 'KEY-EARLY' });
+    await scan(T);
+    await drain();
+    // The portal adds a second license for the same contact and expiry later that day.
+    await insertLicense(t.app.db, { orderId, expiresOn: addDays(T, 14), key: 'KEY-LATE' });
+    await scan(T);
+    await drain();
+    const mails = to('late-row@example.com');
+    expect(mails).toHaveLength(2);
+    expect(mails[1]?.parsed.text).toContain('KEY-LATE');
+    expect(mails[1]?.parsed.text).not.toContain('KEY-EARLY');
+    expect((await ledger()).map((r) => r.status)).toEqual(['sent', 'sent']);
+  });
 });

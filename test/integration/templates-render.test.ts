@@ -8,7 +8,7 @@ import { loadSampleData, sampleInput } from '../../src/render/sample-data';
 import { type ReminderEmailInput, TemplateError } from '../../src/render/types';
 
 const TEMPLATES = path.resolve(__dirname, '../../templates');
-const config = loadConfig({ UNSUBSCRIBE_SECRET: 'test-secret', TEMPLATES_DIR: TEMPLATES });
+const config = loadConfig({ UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret', TEMPLATES_DIR: TEMPLATES });
 const logger = createLogger('silent');
 const sample = loadSampleData(TEMPLATES);
 const OFFSETS = [90, 60, 30, 14, 7, 0];

@@ -6,7 +6,7 @@ import { formatProblem } from '../../src/render/template-problem';
 import { validateTemplates } from '../../src/render/validate-templates';
 
 const TEMPLATES = path.resolve(__dirname, '../../templates');
-const config = loadConfig({ UNSUBSCRIBE_SECRET: 'test-secret' });
+const config = loadConfig({ UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret' });
 
 const tempDirs: string[] = [];
 function copyTemplates(): string {
