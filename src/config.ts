@@ -136,9 +136,9 @@ const LOCAL_ONLY_UNSUBSCRIBE_SECRET = 'local-only-unsubscribe-secret';
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
 function fromRaw(raw: Raw): Config {
-  if (!raw.UNSUBSCRIBE_SECRET && !LOOPBACK_HOSTS.has(new URL(raw.PUBLIC_URL).hostname)) {
+  if (!raw.UNSUBSCRIBE_SECRET && (!LOOPBACK_HOSTS.has(new URL(raw.PUBLIC_URL).hostname) || !LOOPBACK_HOSTS.has(raw.HTTP_HOST))) {
     throw new ConfigError(
-      `Invalid configuration: UNSUBSCRIBE_SECRET must be set when PUBLIC_URL (${raw.PUBLIC_URL}) is reachable by customers: without it anyone could forge unsubscribe links`,
+      `Invalid configuration: UNSUBSCRIBE_SECRET must be set when PUBLIC_URL (${raw.PUBLIC_URL}) or HTTP_HOST (${raw.HTTP_HOST}) is reachable from other machines: without it anyone could forge unsubscribe links`,
     );
   }
   const stripSlash = (value: string) => value.replace(/\/+$/, '');
@@ -184,7 +184,8 @@ export function rawEnvironment(): Record<string, string | undefined> {
 
 /** Never echoed in an error message. */
 const SECRET_VARIABLES = new Set(['UNSUBSCRIBE_SECRET', 'ADMIN_TOKEN']);
-const hidePassword = (value: string) => value.replace(/\/\/([^@/:]*):[^@/]*@/, '//$1:***@');
+/** Everything between the scheme and the last `@` may be credentials: hide it. */
+const hidePassword = (value: string) => (value.includes('@') ? value.replace(/^([a-z][a-z0-9+.-]*:).*@/i, '$1//***@') : value);
 
 /**
  * Turns an environment into a frozen, typed config. Empty strings count as unset so that

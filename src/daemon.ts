@@ -2,7 +2,7 @@ import type { Worker } from 'bullmq';
 import { dailyScanJob } from '../jobs/daily-scan';
 import { sendReminderJob } from '../jobs/send-reminder';
 import type { App } from './app';
-import { registerDailyScan, scanTodayIfMissed } from './queue/scheduler';
+import { registerDailyScan, requeuePending, scanTodayIfMissed } from './queue/scheduler';
 import { startWorker } from './queue/workers';
 
 export interface DaemonOptions {
@@ -44,9 +44,10 @@ export async function startDaemon(app: App, options: DaemonOptions): Promise<{ w
 export const SCHEDULE_CHECK_MS = 15 * 60 * 1000;
 
 /**
- * A Redis that was flushed or failed over to an empty replica forgets the job scheduler, and
- * nothing would scan again. Every SCHEDULE_CHECK_MS the daemon upserts it (idempotent) and queues
- * today's scan if none completed, so the ledger's pending rows get their jobs back.
+ * A Redis that was flushed or failed over to an empty replica forgets the job scheduler and the
+ * send jobs. Every SCHEDULE_CHECK_MS the daemon registers the schedule again if it is missing,
+ * queues today's scan if its time has passed without one, and resubmits a job for every pending
+ * ledger group (a row recorded while its group's email was being sent gets its job here too).
  */
 function keepScheduleAlive(app: App): void {
   let running = false;
@@ -55,6 +56,7 @@ function keepScheduleAlive(app: App): void {
     running = true;
     registerDailyScan(app, { quiet: true })
       .then(() => scanTodayIfMissed(app))
+      .then(() => requeuePending(app))
       .catch((error: unknown) => app.logger.error({ err: error }, 'could not check the daily scan schedule; will try again'))
       .finally(() => (running = false));
   }, SCHEDULE_CHECK_MS);

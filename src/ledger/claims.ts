@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database, LedgerRow } from '../db/types';
 import { normalizeAddress } from '../scan/candidates';
 import { recordEvents } from './events';
 
-export interface ClaimResult {
+export interface ClaimResult<Prepared = undefined> {
+  /** What `prepare` returned for the claimed rows (undefined when none were claimed). */
+  prepared?: Prepared;
   /** Rows this worker now owns (`sending`), with its token. */
   claimed: LedgerRow[];
   claimToken: string;
@@ -18,7 +20,12 @@ export interface ClaimResult {
   reopened: string[];
 }
 
-export interface ClaimOptions {
+export interface ClaimOptions<Prepared = undefined> {
+  /**
+   * Reads what the send needs, inside the claim's transaction: if it fails (the database went
+   * away), the claim rolls back and the rows stay `pending` for the queue's retry.
+   */
+  prepare?: (trx: Transaction<Database>, claimed: LedgerRow[]) => Promise<Prepared>;
   /**
    * Rows of the job found `failed` go back to `pending` first, with a 'replayed' event under
    * this actor. A send job's rows can only be `failed` after the job failed for good, so finding
@@ -44,7 +51,12 @@ export interface ClaimSelection {
  * Re-checks and claims the pending rows of one email in one transaction. Row locks make two
  * workers queue up here, and only `pending` rows move to `sending`: the loser finds none.
  */
-export async function claimRows(db: Kysely<Database>, selection: ClaimSelection, actor: string, options: ClaimOptions): Promise<ClaimResult> {
+export async function claimRows<Prepared = undefined>(
+  db: Kysely<Database>,
+  selection: ClaimSelection,
+  actor: string,
+  options: ClaimOptions<Prepared>,
+): Promise<ClaimResult<Prepared>> {
   const claimToken = randomUUID();
   const { ledgerIds, groupKey } = selection;
   return db.transaction().execute(async (trx) => {
@@ -80,9 +92,17 @@ export async function claimRows(db: Kysely<Database>, selection: ClaimSelection,
       );
       rows = rows.map((r) => reopenedRows.find((o) => o.id === r.id) ?? r);
     }
-    const staleBefore = Date.now() - options.staleClaimMs;
     const sending = rows.filter((r) => r.status === 'sending');
-    const orphaned = sending.filter((r) => !r.claimed_at || r.claimed_at.getTime() < staleBefore).map((r) => r.id);
+    // The database's clock decides staleness, as in the scan's sweep: hosts' clocks may differ.
+    const stale = sending.length
+      ? await trx
+          .selectFrom('reminder_ledger')
+          .select('id')
+          .where('id', 'in', sending.map((r) => r.id))
+          .where((eb) => eb.or([eb('claimed_at', 'is', null), eb('claimed_at', '<', sql<Date>`now() - ${`${options.staleClaimMs} milliseconds`}::interval`)]))
+          .execute()
+      : [];
+    const orphaned = sending.filter((r) => stale.some((s) => s.id === r.id)).map((r) => r.id);
     const busy = sending.filter((r) => !orphaned.includes(r.id)).map((r) => r.id);
     const pending = rows.filter((r) => r.status === 'pending');
     const skipped: Array<{ id: string; reason: string }> = [];
@@ -127,7 +147,8 @@ export async function claimRows(db: Kysely<Database>, selection: ClaimSelection,
         .execute();
       await recordEvents(trx, claimed.map((r) => ({ ledgerId: r.id, event: 'claimed', status: 'sending', detail: `attempt ${r.attempts}`, actor })));
     }
-    return { claimed, claimToken, skipped, orphaned, busy, reopened };
+    const prepared = claimed.length > 0 && options.prepare ? await options.prepare(trx, claimed) : undefined;
+    return { claimed, claimToken, skipped, orphaned, busy, reopened, prepared };
   });
 }
 

@@ -210,7 +210,7 @@ async function laterReminders(db: Db, ids: string[]): Promise<Map<string, { id: 
     )
     .select(['r.id as rowId', 's.id as laterId', 's.offset_days as offset', 's.status as status'])
     .where('r.id', 'in', ids)
-    .where('s.status', 'in', ['sent', 'pending', 'sending'])
+    .where('s.status', 'in', ['sent', 'pending', 'sending', 'unknown'])
     .orderBy('s.offset_days')
     .execute();
   for (const row of rows) if (!found.has(row.rowId)) found.set(row.rowId, { id: row.laterId, offset: row.offset, status: row.status });
@@ -228,7 +228,8 @@ async function applyReplay(trx: Transaction<Database>, plan: Omit<ReplayResult, 
         reason: null,
         claim_token: null,
         group_key: job.groupKey,
-        forced: options.force ? sql<boolean>`forced or status = 'sent'` : sql<boolean>`forced`,
+        // A forced replay is the operator's explicit choice: a new Message-ID, and no superseded check.
+        forced: options.force ? sql<boolean>`true` : sql<boolean>`forced`,
         updated_at: sql`now()`,
       })
       .where('id', 'in', job.ledgerIds)

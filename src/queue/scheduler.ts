@@ -1,25 +1,37 @@
+import { CronExpressionParser } from 'cron-parser';
 import type { App } from '../app';
 import { DAILY_SCAN_JOB } from '../../jobs/daily-scan';
+import { pendingGroups } from '../ledger/ledger';
 import { businessDate } from '../scan/dates';
-import { lastCompletedScan } from '../scan/scan-runs';
+import { enqueueSends } from './send-jobs';
 
 export const DAILY_SCAN_SCHEDULER = 'daily-scan';
 
+const SCAN_JOB_OPTIONS = {
+  removeOnComplete: { count: 400 },
+  removeOnFail: { count: 400 },
+  attempts: 3,
+  backoff: { type: 'exponential', delay: 60_000 },
+} as const;
+
 /**
- * Registers the daily scan as a BullMQ Job Scheduler. Upserting one id is atomic, so any number
- * of daemons may do it; a race with a running iteration is harmless and only logged.
+ * Registers the daily scan as a BullMQ Job Scheduler, unless it is there already with the same
+ * pattern and zone (an upsert would replace an iteration that is due but not yet taken). Upserting
+ * one id is atomic, so any number of daemons may do it; a race with a running iteration is
+ * harmless and only logged.
  */
 export async function registerDailyScan(app: App, options: { quiet?: boolean } = {}): Promise<void> {
   const { scanCron, timezone } = app.config;
+  const existing = await app.scanQueue().getJobScheduler(DAILY_SCAN_SCHEDULER);
+  if (existing && existing.pattern === scanCron && existing.tz === timezone) return;
   try {
     await app
       .scanQueue()
-      .upsertJobScheduler(
-        DAILY_SCAN_SCHEDULER,
-        { pattern: scanCron, tz: timezone },
-        { name: DAILY_SCAN_JOB, data: {}, opts: { removeOnComplete: { count: 400 }, removeOnFail: { count: 400 }, attempts: 3, backoff: { type: 'exponential', delay: 60_000 } } },
-      );
-    app.logger[options.quiet ? 'debug' : 'info']({ pattern: scanCron, tz: timezone }, 'daily scan scheduled');
+      .upsertJobScheduler(DAILY_SCAN_SCHEDULER, { pattern: scanCron, tz: timezone }, { name: DAILY_SCAN_JOB, data: {}, opts: SCAN_JOB_OPTIONS });
+    app.logger[options.quiet && !existing ? 'warn' : 'info'](
+      { pattern: scanCron, tz: timezone },
+      existing ? 'daily scan schedule updated' : options.quiet ? 'daily scan schedule was missing from Redis: registered it again' : 'daily scan scheduled',
+    );
   } catch (error) {
     if (/already exists/i.test((error as Error).message)) {
       app.logger.warn({ err: error }, 'daily scan scheduler was being updated by another process');
@@ -29,17 +41,44 @@ export async function registerDailyScan(app: App, options: { quiet?: boolean } =
   }
 }
 
+/** The business date of the schedule's latest fire time at or before `now`. */
+export function lastFireDate(pattern: string, timezone: string, now: Date): string {
+  const previous = CronExpressionParser.parse(pattern, { tz: timezone, currentDate: now }).prev().toDate();
+  return businessDate(previous, timezone);
+}
+
 /**
- * Schedulers do not backfill: when today's scan has not completed (the daemon was down at the
- * cron time), queue one now. The scan is idempotent, so a duplicate costs one query.
+ * Schedulers do not backfill: when today's scheduled time has passed and today's scan has not
+ * completed (the daemon was down at the cron time, or Redis lost the schedule), queue it now.
+ * Before the cron time nothing is queued: the schedule itself will fire. One job id per day, so
+ * daemons checking at once add one job; a failed one is replaced.
  */
 export async function scanTodayIfMissed(app: App, now = new Date()): Promise<boolean> {
-  const today = businessDate(now, app.config.timezone);
-  // Today's own record: a scan run ahead for a future date does not count for today.
-  const done = await app.db.selectFrom('scan_runs').select('scan_date').where('scan_date', '=', today).where('completed_at', 'is not', null).executeTakeFirst();
+  const { scanCron, timezone } = app.config;
+  const today = businessDate(now, timezone);
+  if (lastFireDate(scanCron, timezone, now) !== today) return false;
+  const done = await app.db
+    .selectFrom('scan_runs')
+    .select('scan_date')
+    .where('scan_date', '=', today)
+    .where('completed_at', 'is not', null)
+    .executeTakeFirst();
   if (done) return false;
-  const last = await lastCompletedScan(app.db);
-  await app.scanQueue().add(DAILY_SCAN_JOB, { date: today }, { removeOnComplete: { count: 400 }, removeOnFail: { count: 400 }, attempts: 3 });
-  app.logger.info({ today, lastCompletedScan: last?.scanDate ?? null }, "today's scan had not run yet: queued it now");
+  const jobId = `catchup.${today}`;
+  const previous = await app.scanQueue().getJob(jobId);
+  if (previous) {
+    const state = await previous.getState();
+    if (state !== 'failed' && state !== 'completed') return false;
+    await previous.remove();
+  }
+  await app.scanQueue().add(DAILY_SCAN_JOB, { date: today }, { ...SCAN_JOB_OPTIONS, jobId });
+  app.logger.warn({ today, scanCron, timezone }, "today's scheduled scan has not run: queued it now");
   return true;
+}
+
+/** Submits a send job for every pending ledger group (a no-op for those already queued). */
+export async function requeuePending(app: App): Promise<number> {
+  const groups = await pendingGroups(app.db);
+  await enqueueSends(app.sendQueue(), app.config, groups);
+  return groups.length;
 }

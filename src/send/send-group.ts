@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Config } from '../config';
 import type { Database, LedgerRow } from '../db/types';
 import { claimRows, type ClaimSelection, recordOutcome } from '../ledger/claims';
@@ -51,9 +51,10 @@ export interface SendGroupResult {
  */
 export async function sendGroup(deps: SendDeps, selection: ClaimSelection, attempt: AttemptInfo): Promise<SendGroupResult> {
   const { db, config, logger } = deps;
-  const { claimed, claimToken, skipped, orphaned, busy, reopened } = await claimRows(db, selection, attempt.actor, {
+  const { claimed, claimToken, skipped, orphaned, busy, reopened, prepared } = await claimRows(db, selection, attempt.actor, {
     reopenFailedAs: DASHBOARD_RETRY_ACTOR,
     staleClaimMs: config.sendLockMs,
+    prepare: (trx, rows) => buildEmailInput(trx, config, rows),
   });
   if (busy.length > 0) logger.warn({ event: 'send', ledgerIds: busy }, 'rows are being sent by another attempt; left to it');
   if (reopened.length > 0) logger.info({ event: 'send', outcome: 'replayed', ledgerIds: reopened }, 'retried job found failed rows: moved back to pending to send them');
@@ -74,16 +75,7 @@ export async function sendGroup(deps: SendDeps, selection: ClaimSelection, attem
     throw new PermanentSendError(detail);
   }
 
-  let input;
-  try {
-    input = await buildEmailInput(db, config, claimed);
-  } catch (error) {
-    // The database, not the template: give the rows back and let the queue retry.
-    await record({ status: 'pending', event: 'retry', detail: `attempt ${attempt.attempt}: could not read the email's data: ${(error as Error).message}` }).catch(
-      () => undefined,
-    );
-    throw error;
-  }
+  const input = prepared as ReminderEmailInput;
   let rendered;
   try {
     rendered = await deps.renderer.render(input);
@@ -159,7 +151,7 @@ export function portalLinks(portalUrl: string, kind: LedgerRow['kind'], licenseK
 }
 
 /** Gathers the contact, customer and item details of claimed rows into the template's input. */
-export async function buildEmailInput(db: Kysely<Database>, config: Config, rows: LedgerRow[]): Promise<ReminderEmailInput> {
+export async function buildEmailInput(db: Kysely<Database> | Transaction<Database>, config: Config, rows: LedgerRow[]): Promise<ReminderEmailInput> {
   const first = rows[0] as LedgerRow;
   const orderIds = [...new Set(rows.map((r) => r.order_id))];
   const [licenses, orders, contacts] = await Promise.all([

@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import { type Mailer, type OutgoingEmail, type SendResult, toMailOptions } from './mailer';
 
@@ -19,19 +19,31 @@ export function createSmtpMailer(smtpUrl: string, poolSize: number): Mailer {
     greetingTimeout: 15_000,
     socketTimeout: 60_000,
   });
-  // Messages are built first and handed to the pool as a raw stream: that shows when the body has
-  // gone out, after which a lost connection may have delivered it (see smtp-errors.ts).
-  const composer = nodemailer.createTransport({ streamTransport: true, buffer: true });
+  // The last stage of the message stream is read only after the server's 354 answer to DATA, and
+  // ends once the connection has taken every byte: from then on, a lost connection may have
+  // delivered the message (see smtp-errors.ts). nodemailer rebuilds the stream when it moves a
+  // message to a fresh pooled connection, so this must hook its pipeline, not wrap a one-shot stream.
+  transport.use('stream', (mail, done) => {
+    const onBodyOut = (mail.data as { onBodyOut?: () => void }).onBodyOut;
+    if (onBodyOut) {
+      (mail.message as unknown as { processFunc(fn: (input: Readable) => Readable): void }).processFunc((input) => {
+        const output = new PassThrough();
+        input.once('error', (error) => output.destroy(error));
+        input.pipe(output);
+        output.once('end', onBodyOut);
+        return output;
+      });
+    }
+    done();
+  });
   const safeUrl = `${url.protocol}//${url.host}`;
   return {
     description: `SMTP ${safeUrl}`,
     async send(email: OutgoingEmail): Promise<SendResult> {
-      const built = await composer.sendMail(toMailOptions(email));
-      let handedOver = false;
-      const raw = Readable.from([built.message as Buffer]);
-      raw.on('end', () => (handedOver = true));
-      const info = await transport.sendMail({ envelope: built.envelope, raw }).catch((error: unknown) => {
-        throw Object.assign(error as Error, { afterBody: handedOver });
+      let afterBody = false;
+      const options = { ...toMailOptions(email), onBodyOut: () => (afterBody = true) };
+      const info = await transport.sendMail(options).catch((error: unknown) => {
+        throw Object.assign(error as Error, { afterBody });
       });
       // Some recipients refused but not all: for our single-recipient messages that is a refusal.
       if (info.rejected.length > 0) {
@@ -48,7 +60,6 @@ export function createSmtpMailer(smtpUrl: string, poolSize: number): Mailer {
       await transport.verify();
     },
     async close() {
-      composer.close();
       transport.close();
     },
   };

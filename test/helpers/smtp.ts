@@ -27,6 +27,8 @@ export async function startSmtpServer(): Promise<{
   forceReply(recipient: string, reply: ForcedReply): void;
   /** Calls before DATA completes, per recipient (accepted or not). */
   attempts: Map<string, number>;
+  /** Drops the connection at the next RCPT TO for `recipient`: nothing was handed over. */
+  dropAtRcpt(recipient: string): void;
   /** Takes the next message to `recipient` in full, then drops the connection without a reply. */
   dropAfterBody(recipient: string): void;
   /** Delays the reply to each message's DATA by `ms` (0: answer at once). */
@@ -40,14 +42,19 @@ export async function startSmtpServer(): Promise<{
   const attempts = new Map<string, number>();
   let holdMs = 0;
   const dropAfter = new Set<string>();
+  const dropAtRcpt = new Set<string>();
   const sockets = new Map<number, Socket>();
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
-    onRcptTo(address, _session, callback) {
+    onRcptTo(address, session, callback) {
       const to = address.address.toLowerCase();
       attempts.set(to, (attempts.get(to) ?? 0) + 1);
+      if (dropAtRcpt.delete(to)) {
+        sockets.get(session.remotePort)?.destroy();
+        return;
+      }
       const reply = forced.get(to);
       if (reply && (reply.times === undefined || reply.times > 0)) {
         if (reply.times !== undefined) reply.times -= 1;
@@ -90,11 +97,13 @@ export async function startSmtpServer(): Promise<{
     received,
     attempts,
     dropAfterBody: (recipient) => dropAfter.add(recipient.toLowerCase()),
+    dropAtRcpt: (recipient) => dropAtRcpt.add(recipient.toLowerCase()),
     clear: () => {
       received.length = 0;
       attempts.clear();
       forced.clear();
       dropAfter.clear();
+      dropAtRcpt.clear();
     },
     holdReplies: (ms) => {
       holdMs = ms;

@@ -50,9 +50,18 @@ export async function createTestEnv(name: string, overrides: Record<string, stri
     UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret',
     ...overrides,
   };
-  const config = loadConfig(env);
-  const app = createApp(config, { logger: createLogger('silent') });
-  await migrateToLatest(app.db);
+  let built: { config: Config; app: App } | undefined;
+  try {
+    const config = loadConfig(env);
+    built = { config, app: createApp(config, { logger: createLogger('silent') }) };
+    await migrateToLatest(built.app.db);
+  } catch (error) {
+    // Leave nothing behind when the environment cannot be built.
+    await built?.app.close();
+    await adminQuery(`drop database if exists ${dbName} with (force)`);
+    throw error;
+  }
+  const { config, app } = built;
   return {
     app,
     config,

@@ -197,4 +197,16 @@ describe('sending reminders', () => {
     expect(mails[1]?.parsed.text).not.toContain('KEY-EARLY');
     expect((await ledger()).map((r) => r.status)).toEqual(['sent', 'sent']);
   });
+
+  it('a connection lost before the message was handed over is retried and delivered once', async () => {
+    const { orderId } = await insertOrder(t.app.db, { contacts: [{ email: 'flaky@example.com' }] });
+    await insertLicense(t.app.db, { orderId, expiresOn: addDays(T, 7) });
+    smtp.dropAtRcpt('flaky@example.com');
+    await scan(T);
+    await drain();
+    expect(to('flaky@example.com')).toHaveLength(1);
+    expect(smtp.attempts.get('flaky@example.com')).toBe(2);
+    // Either the queue retried it, or nodemailer's pool moved it to a fresh connection itself.
+    expect((await ledger()).map((r) => r.status)).toEqual(['sent']);
+  });
 });

@@ -35,6 +35,9 @@ describe('configuration', () => {
     expect(loadConfig({ PUBLIC_URL: 'https://reminders.example.com', UNSUBSCRIBE_SECRET: 'a'.repeat(32) }).unsubscribeSecret).toBe('a'.repeat(32));
     expect(() => loadConfig({ UNSUBSCRIBE_SECRET: 'short' })).toThrow(/at least 16 characters/);
     expect(() => loadConfig({ UNSUBSCRIBE_SECRET: 'short' })).not.toThrow(/short/);
-    expect(() => loadConfig({ DATABASE_URL: 'mysql://u:hunter2@db/x' })).not.toThrow(/hunter2/);
+    expect(() => loadConfig({ HTTP_HOST: '0.0.0.0' })).toThrow(/UNSUBSCRIBE_SECRET must be set/);
+    for (const url of ['mysql://u:hunter2@db/x', 'mysql://app:s3cr/et@db', 'mysql://a:p@ss@db', 'smtp:/user:pw@mail']) {
+      expect(() => loadConfig({ DATABASE_URL: url, SMTP_URL: url })).not.toThrow(/hunter2|s3cr|et@|p@ss|pw/);
+    }
   });
 });
