@@ -38,9 +38,8 @@ export async function enqueueSends(
     const existing = await Promise.all(chunk.map((group) => queue.getJob(group.groupKey)));
     await Promise.all(
       existing.map(async (job) => {
-        if (job && (await job.isCompleted().catch(() => false) || (await job.isFailed().catch(() => false)))) {
-          await job.remove().catch(() => undefined);
-        }
+        const state = job ? await job.getState().catch(() => 'unknown') : 'unknown';
+        if (job && (state === 'completed' || state === 'failed')) await job.remove().catch(() => undefined);
       }),
     );
     await queue.addBulk(
