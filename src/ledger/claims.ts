@@ -3,6 +3,7 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database, LedgerRow } from '../db/types';
 import { normalizeAddress } from '../scan/candidates';
 import { recordEvents } from './events';
+import { smallerOffsetsOnTheirWay } from './ledger';
 
 export interface ClaimResult<Prepared = undefined> {
   /** What `prepare` returned for the claimed rows (undefined when none were claimed). */
@@ -162,7 +163,7 @@ async function sendTimeCheck(db: Kysely<Database>, rows: LedgerRow[]): Promise<M
     db.selectFrom('license_holds').select(['license_id', 'reason']).where('license_id', 'in', licenseIds).execute(),
     db.selectFrom('suppressed_addresses').select(['address', 'reason']).where('address', 'in', recipients).execute(),
     db.selectFrom('order_contacts').select(['order_id', 'email', 'unsubscribed_at']).where('order_id', 'in', orderIds).execute(),
-    smallerOffsets(db, rows),
+    smallerOffsetsOnTheirWay(db, rows.map((r) => r.id)),
   ]);
   const reasons = new Map<string, string>();
   for (const row of rows) {
@@ -172,7 +173,7 @@ async function sendTimeCheck(db: Kysely<Database>, rows: LedgerRow[]): Promise<M
     const ownContacts = contacts.filter((c) => c.order_id === row.order_id && normalizeAddress(c.email) === row.recipient);
     const expiry = license && (row.kind === 'license' ? license.expires_on : license.maintenance_expires_on);
     let reason: string | null = null;
-    const supersededBy = row.forced ? undefined : smaller.get(row.id);
+    const supersededBy = row.forced ? undefined : smaller.get(row.id)?.offset;
     if (!license) reason = 'license no longer exists';
     else if (license.status !== 'active') reason = `cancelled: license status is ${license.status}`;
     else if ((row.kind === 'license') !== (license.license_type === 'annual')) reason = `license type changed to ${license.license_type}`;
@@ -185,32 +186,6 @@ async function sendTimeCheck(db: Kysely<Database>, rows: LedgerRow[]): Promise<M
     if (reason) reasons.set(row.id, reason);
   }
   return reasons;
-}
-
-/**
- * For each row, the smallest smaller offset of the same series (license, kind, expiry date,
- * recipient) that went out or may have: a larger offset must not follow it (a late replay or a
- * dashboard retry of an old reminder). Forced re-sends are the operator's explicit exception.
- */
-async function smallerOffsets(db: Kysely<Database>, rows: LedgerRow[]): Promise<Map<string, number>> {
-  const found = new Map<string, number>();
-  const candidates = await db
-    .selectFrom('reminder_ledger as r')
-    .innerJoin('reminder_ledger as s', (join) =>
-      join
-        .onRef('s.license_id', '=', 'r.license_id')
-        .onRef('s.kind', '=', 'r.kind')
-        .onRef('s.expires_on', '=', 'r.expires_on')
-        .onRef('s.recipient', '=', 'r.recipient')
-        .onRef('s.offset_days', '<', 'r.offset_days'),
-    )
-    .select(['r.id as rowId', 's.offset_days as offset'])
-    .where('r.id', 'in', rows.map((r) => r.id))
-    .where('s.status', 'in', ['sent', 'pending', 'sending', 'unknown'])
-    .orderBy('s.offset_days')
-    .execute();
-  for (const c of candidates) if (!found.has(c.rowId)) found.set(c.rowId, c.offset);
-  return found;
 }
 
 export interface Outcome {

@@ -104,3 +104,33 @@ export async function sweepStaleClaims(db: Kysely<Database>, olderThanMs: number
   );
   return rows.length;
 }
+
+/**
+ * For each row, the smallest smaller offset of the same series (license, kind, expiry date,
+ * recipient) that went out or may have: sent, pending, being sent, or unknown. A larger offset
+ * must not follow it, whether by a late replay or a retry of an old job.
+ */
+export async function smallerOffsetsOnTheirWay(
+  db: Kysely<Database>,
+  ids: string[],
+): Promise<Map<string, { id: string; offset: number; status: LedgerStatus }>> {
+  const found = new Map<string, { id: string; offset: number; status: LedgerStatus }>();
+  if (ids.length === 0) return found;
+  const rows = await db
+    .selectFrom('reminder_ledger as r')
+    .innerJoin('reminder_ledger as s', (join) =>
+      join
+        .onRef('s.license_id', '=', 'r.license_id')
+        .onRef('s.kind', '=', 'r.kind')
+        .onRef('s.expires_on', '=', 'r.expires_on')
+        .onRef('s.recipient', '=', 'r.recipient')
+        .onRef('s.offset_days', '<', 'r.offset_days'),
+    )
+    .select(['r.id as rowId', 's.id as smallerId', 's.offset_days as offset', 's.status as status'])
+    .where('r.id', 'in', ids)
+    .where('s.status', 'in', ['sent', 'pending', 'sending', 'unknown'])
+    .orderBy('s.offset_days')
+    .execute();
+  for (const row of rows) if (!found.has(row.rowId)) found.set(row.rowId, { id: row.smallerId, offset: row.offset, status: row.status });
+  return found;
+}

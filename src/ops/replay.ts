@@ -4,7 +4,7 @@ import { UserError } from '../cli/user-error';
 import type { Config } from '../config';
 import type { Database, LedgerRow, LedgerStatus, ReminderKind } from '../db/types';
 import { recordEvents } from '../ledger/events';
-import { seriesKey } from '../ledger/ledger';
+import { seriesKey, smallerOffsetsOnTheirWay } from '../ledger/ledger';
 import { enqueueSends } from '../queue/send-jobs';
 import { groupKey } from '../scan/group-key';
 
@@ -147,7 +147,7 @@ async function planReplay(db: Db, rows: LedgerRow[], options: ReplayOptions): Pr
     // The catch-up rule holds for replays too: nothing for an offset once a smaller offset of the
     // same expiry went out (or is on its way), and of several replayed offsets only the smallest.
     const candidates = entries.filter((e) => e.action === 'replay');
-    const later = await laterReminders(db, candidates.map((e) => e.row.id));
+    const later = await smallerOffsetsOnTheirWay(db, candidates.map((e) => e.row.id));
     for (const entry of candidates) {
       const found = later.get(entry.row.id);
       if (found) Object.assign(entry, { action: 'superseded', note: `superseded: the ${found.offset}-day reminder (#${found.id}) is ${found.status}` });
@@ -192,29 +192,6 @@ async function replayJobId(db: Db, ledgerId: string): Promise<string> {
     .where('event', '=', 'replayed')
     .executeTakeFirstOrThrow();
   return `replay.${ledgerId}.${Number(n) + 1}`;
-}
-
-/** For each row, a smaller offset of the same series that is sent, pending or being sent, if any. */
-async function laterReminders(db: Db, ids: string[]): Promise<Map<string, { id: string; offset: number; status: LedgerStatus }>> {
-  const found = new Map<string, { id: string; offset: number; status: LedgerStatus }>();
-  if (ids.length === 0) return found;
-  const rows = await db
-    .selectFrom('reminder_ledger as r')
-    .innerJoin('reminder_ledger as s', (join) =>
-      join
-        .onRef('s.license_id', '=', 'r.license_id')
-        .onRef('s.kind', '=', 'r.kind')
-        .onRef('s.expires_on', '=', 'r.expires_on')
-        .onRef('s.recipient', '=', 'r.recipient')
-        .onRef('s.offset_days', '<', 'r.offset_days'),
-    )
-    .select(['r.id as rowId', 's.id as laterId', 's.offset_days as offset', 's.status as status'])
-    .where('r.id', 'in', ids)
-    .where('s.status', 'in', ['sent', 'pending', 'sending', 'unknown'])
-    .orderBy('s.offset_days')
-    .execute();
-  for (const row of rows) if (!found.has(row.rowId)) found.set(row.rowId, { id: row.laterId, offset: row.offset, status: row.status });
-  return found;
 }
 
 async function applyReplay(trx: Transaction<Database>, plan: Omit<ReplayResult, 'dryRun'>, options: ReplayOptions): Promise<void> {
