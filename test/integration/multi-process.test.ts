@@ -6,6 +6,9 @@ import { useMailTestEnv } from '../helpers/mail-test-env';
 import type { SmtpTestServer } from '../helpers/smtp';
 import { type TestEnv, waitFor } from '../helpers/test-env';
 
+// Child processes start slowly on a loaded 2-core machine: allow minutes, not the default 60 s.
+jest.setTimeout(180_000);
+
 /**
  * The deployment shape: three send workers and two schedulers, each its own process, over one
  * Redis and one PostgreSQL, through a simulated week. Every due reminder must arrive exactly once.
@@ -50,7 +53,7 @@ it('three workers and two schedulers deliver each reminder of a week exactly onc
         return open.length === 0;
       },
       'every reminder of the week recorded',
-      60_000,
+      120_000,
     );
   } finally {
     for (const worker of workers) worker.kill('SIGTERM');

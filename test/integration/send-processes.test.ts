@@ -5,6 +5,9 @@ import { useMailTestEnv } from '../helpers/mail-test-env';
 import { type SmtpTestServer, startSmtpServer } from '../helpers/smtp';
 import { type TestEnv, waitFor } from '../helpers/test-env';
 
+// Child processes start slowly on a loaded 2-core machine: allow minutes, not the default 60 s.
+jest.setTimeout(180_000);
+
 const T = '2027-06-01';
 let t: TestEnv;
 let smtp: SmtpTestServer;
