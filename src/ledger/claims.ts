@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database, LedgerRow } from '../db/types';
-import { normalizeAddress } from '../scan/candidates';
+import { EXPIRY_SOURCE, normalizeAddress } from '../scan/candidates';
 import { recordEvents } from './events';
 import { smallerOffsetsOnTheirWay } from './ledger';
 
@@ -61,9 +61,11 @@ export async function claimRows<Prepared = undefined>(
   const claimToken = randomUUID();
   const { ledgerIds, groupKey } = selection;
   return db.transaction().execute(async (trx) => {
+    // The database's clock decides whether a claim is stale, as in the scan's sweep: hosts' clocks may differ.
     let rows = await trx
       .selectFrom('reminder_ledger')
       .selectAll()
+      .select(sql<boolean>`coalesce(claimed_at < now() - ${`${options.staleClaimMs} milliseconds`}::interval, true)`.as('stale_claim'))
       .where((eb) =>
         groupKey
           ? eb.or([eb('id', 'in', ledgerIds), eb.and([eb('group_key', '=', groupKey), eb('status', '=', 'pending')])])
@@ -91,20 +93,11 @@ export async function claimRows<Prepared = undefined>(
           actor: options.reopenFailedAs,
         })),
       );
-      rows = rows.map((r) => reopenedRows.find((o) => o.id === r.id) ?? r);
+      rows = rows.map((r) => ({ ...r, ...reopenedRows.find((o) => o.id === r.id) }));
     }
     const sending = rows.filter((r) => r.status === 'sending');
-    // The database's clock decides staleness, as in the scan's sweep: hosts' clocks may differ.
-    const stale = sending.length
-      ? await trx
-          .selectFrom('reminder_ledger')
-          .select('id')
-          .where('id', 'in', sending.map((r) => r.id))
-          .where((eb) => eb.or([eb('claimed_at', 'is', null), eb('claimed_at', '<', sql<Date>`now() - ${`${options.staleClaimMs} milliseconds`}::interval`)]))
-          .execute()
-      : [];
-    const orphaned = sending.filter((r) => stale.some((s) => s.id === r.id)).map((r) => r.id);
-    const busy = sending.filter((r) => !orphaned.includes(r.id)).map((r) => r.id);
+    const orphaned = sending.filter((r) => r.stale_claim).map((r) => r.id);
+    const busy = sending.filter((r) => !r.stale_claim).map((r) => r.id);
     const pending = rows.filter((r) => r.status === 'pending');
     const skipped: Array<{ id: string; reason: string }> = [];
     if (pending.length > 0) {
@@ -171,12 +164,13 @@ async function sendTimeCheck(db: Kysely<Database>, rows: LedgerRow[]): Promise<M
     const hold = holds.find((h) => h.license_id === row.license_id);
     const suppression = suppressed.find((s) => s.address === row.recipient);
     const ownContacts = contacts.filter((c) => c.order_id === row.order_id && normalizeAddress(c.email) === row.recipient);
-    const expiry = license && (row.kind === 'license' ? license.expires_on : license.maintenance_expires_on);
+    const source = EXPIRY_SOURCE[row.kind];
+    const expiry = license?.[source.column];
     let reason: string | null = null;
     const supersededBy = row.forced ? undefined : smaller.get(row.id)?.offset;
     if (!license) reason = 'license no longer exists';
     else if (license.status !== 'active') reason = `cancelled: license status is ${license.status}`;
-    else if ((row.kind === 'license') !== (license.license_type === 'annual')) reason = `license type changed to ${license.license_type}`;
+    else if (license.license_type !== source.type) reason = `license type changed to ${license.license_type}`;
     else if (expiry !== row.expires_on) reason = expiry ? `renewed: expiry moved to ${expiry}` : 'expiry date removed';
     else if (hold) reason = `on hold: ${hold.reason}`;
     else if (suppression) reason = `suppressed: ${suppression.reason}`;

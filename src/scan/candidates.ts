@@ -13,6 +13,12 @@ export interface Candidate {
   recipient: string;
 }
 
+/** Where each kind's expiry date lives (the contract's table of items that expire). */
+export const EXPIRY_SOURCE: Record<ReminderKind, { column: 'expires_on' | 'maintenance_expires_on'; type: 'annual' | 'lifetime' }> = {
+  license: { column: 'expires_on', type: 'annual' },
+  maintenance: { column: 'maintenance_expires_on', type: 'lifetime' },
+};
+
 /**
  * Active items of `kind` whose expiry date is one of `expiryDates`, each with every subscribed
  * contact of its order. The predicates repeat the partial indexes' own (literal type and status)
@@ -20,25 +26,17 @@ export interface Candidate {
  */
 export async function findCandidates(db: Kysely<Database>, kind: ReminderKind, expiryDates: IsoDate[]): Promise<Candidate[]> {
   if (expiryDates.length === 0) return [];
-  const dates = sql`${expiryDates}::date[]`;
-  const query =
-    kind === 'license'
-      ? sql<RawCandidate>`
-          select l.id as license_id, l.license_key, l.order_id, o.order_number, l.expires_on as expires_on, c.email
-          from licenses l
-          join orders o on o.id = l.order_id
-          join order_contacts c on c.order_id = l.order_id and c.unsubscribed_at is null
-          where l.license_type = 'annual' and l.status = 'active' and l.expires_on is not null
-            and l.expires_on = any(${dates})
-          order by l.id, c.id`
-      : sql<RawCandidate>`
-          select l.id as license_id, l.license_key, l.order_id, o.order_number, l.maintenance_expires_on as expires_on, c.email
-          from licenses l
-          join orders o on o.id = l.order_id
-          join order_contacts c on c.order_id = l.order_id and c.unsubscribed_at is null
-          where l.license_type = 'lifetime' and l.status = 'active' and l.maintenance_expires_on is not null
-            and l.maintenance_expires_on = any(${dates})
-          order by l.id, c.id`;
+  // Literals, not parameters: the planner matches them against the partial index's predicate.
+  const { column, type } = EXPIRY_SOURCE[kind];
+  const expiry = sql.ref(`l.${column}`);
+  const query = sql<RawCandidate>`
+    select l.id as license_id, l.license_key, l.order_id, o.order_number, ${expiry} as expires_on, c.email
+    from licenses l
+    join orders o on o.id = l.order_id
+    join order_contacts c on c.order_id = l.order_id and c.unsubscribed_at is null
+    where l.license_type = ${sql.lit(type)} and l.status = 'active' and ${expiry} is not null
+      and ${expiry} = any(${expiryDates}::date[])
+    order by l.id, c.id`;
   const { rows } = await query.execute(db);
   const seen = new Set<string>();
   const candidates: Candidate[] = [];
