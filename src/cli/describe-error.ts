@@ -1,6 +1,6 @@
 import { ConfigError } from '../config';
 import { ServiceUnavailableError } from '../service-checks';
-import { UserError } from './user-error';
+import { UserError } from '../user-error';
 
 /**
  * Turns a failure into the one line a user reads; null for anything unexpected, which the

@@ -25,7 +25,8 @@ export function formatUndelivered(rows: UndeliveredRow[]): string {
   );
 }
 
-export function undeliveredJson(row: UndeliveredRow): Record<string, unknown> {
+/** The fields of a ledger row every JSON output shares, under the same names. */
+export function ledgerRowJson(row: UndeliveredRow): Record<string, unknown> {
   return {
     id: row.id,
     status: row.status,
@@ -100,22 +101,10 @@ export function formatHistory(result: HistoryResult): string {
 
 export function historyJson(result: HistoryResult): Array<Record<string, unknown>> {
   return result.entries.map(({ row, events }) => ({
-    id: row.id,
-    kind: row.kind,
-    licenseKey: row.license_key,
-    orderNumber: row.order_number,
-    recipient: row.recipient,
-    offset: row.offset_days,
-    expiresOn: row.expires_on,
-    scanDate: row.scan_date,
-    status: row.status,
-    reason: row.reason,
-    attempts: row.attempts,
-    forced: row.forced,
+    ...ledgerRowJson(row),
     messageId: row.message_id,
     templateVersion: row.template_version,
     createdAt: row.created_at.toISOString(),
-    updatedAt: row.updated_at.toISOString(),
     sentAt: row.sent_at?.toISOString() ?? null,
     events: events.map((e) => ({
       at: e.at.toISOString(),

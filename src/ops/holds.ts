@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { UserError } from '../cli/user-error';
+import { UserError } from '../user-error';
 import type { Database } from '../db/types';
 import { normalizeAddress } from '../scan/candidates';
 

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import { type Kysely, sql, type Transaction } from 'kysely';
-import { UserError } from '../cli/user-error';
+import { UserError } from '../user-error';
 import type { Config } from '../config';
 import type { Database, LedgerRow, LedgerStatus, ReminderKind } from '../db/types';
 import { recordEvents } from '../ledger/events';

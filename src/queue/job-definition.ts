@@ -18,3 +18,8 @@ export interface JobDefinition<Payload, Result> {
   name: string;
   process(payload: Payload, context: JobContext): Promise<Result>;
 }
+
+/** A failure that retrying cannot fix: the worker hands it to BullMQ as an UnrecoverableError. */
+export class PermanentJobError extends Error {
+  override name = 'PermanentJobError';
+}

@@ -1,8 +1,7 @@
 import { hostname } from 'node:os';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { App } from '../app';
-import { PermanentSendError } from '../send/send-group';
-import type { JobDefinition } from './job-definition';
+import { type JobDefinition, PermanentJobError } from './job-definition';
 
 export interface WorkerOptions {
   concurrency?: number;
@@ -27,7 +26,7 @@ export function startWorker<P, R>(app: App, definition: JobDefinition<P, R>, opt
           actor,
         });
       } catch (error) {
-        if (error instanceof PermanentSendError) throw new UnrecoverableError(error.message);
+        if (error instanceof PermanentJobError) throw new UnrecoverableError(error.message);
         throw error;
       }
     },

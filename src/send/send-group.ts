@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import type { Config } from '../config';
 import type { Database, LedgerRow } from '../db/types';
+import { PermanentJobError } from '../queue/job-definition';
 import { claimRows, type ClaimSelection, recordOutcome } from '../ledger/claims';
 import type { Logger } from '../logger';
 import { TemplateError, type ReminderEmailInput, type Renderer } from '../render/types';
@@ -32,8 +33,8 @@ export interface AttemptInfo {
 /** Audit-trail actor of failed rows reopened because their finished job was retried (Bull Board). */
 export const DASHBOARD_RETRY_ACTOR = 'dashboard retry';
 
-/** A failure that retrying cannot fix: the queue must not retry it (BullMQ UnrecoverableError upstream). */
-export class PermanentSendError extends Error {
+/** A send that retrying cannot fix: 5xx, bad address, broken template, or an outcome left unknown. */
+export class PermanentSendError extends PermanentJobError {
   override name = 'PermanentSendError';
 }
 

@@ -1,5 +1,5 @@
 import { formatHistory, formatReplay, formatUndelivered } from '../../src/cli/ops-format';
-import { UserError } from '../../src/cli/user-error';
+import { UserError } from '../../src/user-error';
 import { ledgerHistory } from '../../src/ops/history';
 import { holdLicense, releaseLicense, suppressAddress, unsuppressAddress } from '../../src/ops/holds';
 import { replay, type ReplayOptions, type ReplaySelection } from '../../src/ops/replay';

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { registerTemplateCommands } from '../../src/cli/commands/templates';
-import { UserError } from '../../src/cli/user-error';
+import { UserError } from '../../src/user-error';
 import { createTestEnv, type TestEnv } from '../helpers/test-env';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { loadDemoData } from '../../demo/demo-data';
 import { businessDate } from '../../scan/dates';
 import { dateOption } from '../options';
-import { UserError } from '../user-error';
+import { UserError } from '../../user-error';
 import { withApp } from '../with-app';
 
 export function registerDemoDataCommand(program: Command): void {

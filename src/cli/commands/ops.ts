@@ -8,8 +8,8 @@ import { DEFAULT_UNDELIVERED, listUndelivered, startOfBusinessDay, UNDELIVERED_S
 import { normalizeAddress } from '../../scan/candidates';
 import { isDeliverableAddress } from '../../send/address';
 import { dateOption, positiveIntOption } from '../options';
-import { formatHistory, formatReplay, formatUndelivered, historyJson, undeliveredJson } from '../ops-format';
-import { UserError } from '../user-error';
+import { formatHistory, formatReplay, formatUndelivered, historyJson, ledgerRowJson } from '../ops-format';
+import { UserError } from '../../user-error';
 import { withApp } from '../with-app';
 
 /** Who ran a command, for the audit trail: `operator alice@host`. */
@@ -77,7 +77,7 @@ export function registerOpsCommands(program: Command): void {
         const since = options.since ? startOfBusinessDay(options.since, app.config.timezone) : undefined;
         const { rows, total } = await listUndelivered(app.db, { statuses, since, limit: options.limit });
         if (options.json) {
-          for (const row of rows) console.log(JSON.stringify(undeliveredJson(row)));
+          for (const row of rows) console.log(JSON.stringify(ledgerRowJson(row)));
         } else if (rows.length === 0) {
           console.log(`No ${statuses.join(' or ')} reminders${options.since ? ` since ${options.since}` : ''}.`);
         } else {

@@ -17,7 +17,7 @@ import { isDeliverableAddress, senderDomain } from '../../send/address';
 import { createMailer } from '../../send/create-mailer';
 import { portalLinks } from '../../send/send-group';
 import { unsubscribeUrl } from '../../unsubscribe/token';
-import { UserError } from '../user-error';
+import { UserError } from '../../user-error';
 import { withApp } from '../with-app';
 
 interface VariantOptions {

@@ -1,4 +1,0 @@
-/** A mistake the user can fix (bad argument, unknown id): printed as one line, exit code 2. */
-export class UserError extends Error {
-  override name = 'UserError';
-}
