@@ -1,4 +1,4 @@
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { type Mailer, type OutgoingEmail, type SendResult, toMailOptions } from './mailer';
@@ -39,7 +39,6 @@ export function createCaptureMailer(outboxDir: string): Mailer {
 
 async function writeIndex(outboxDir: string): Promise<void> {
   const names = (await readdir(outboxDir)).filter((name) => name.endsWith('.json')).sort().reverse();
-  const { readFile } = await import('node:fs/promises');
   const rows: string[] = [];
   for (const name of names) {
     const meta = JSON.parse(await readFile(path.join(outboxDir, name), 'utf8')) as { to: string; subject: string; at: string };

@@ -1,13 +1,12 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { createRenderer } from '../../src/render/renderer';
 import { loadSampleData, sampleInput } from '../../src/render/sample-data';
 import { type ReminderEmailInput, TemplateError } from '../../src/render/types';
+import { editFile, TEMPLATES, useTemplateCopies } from '../helpers/template-copies';
 
-const TEMPLATES = path.resolve(__dirname, '../../templates');
 const config = loadConfig({ UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret', TEMPLATES_DIR: TEMPLATES });
 const logger = createLogger('silent');
 const sample = loadSampleData(TEMPLATES);
@@ -18,23 +17,7 @@ const input = (overrides: Partial<ReminderEmailInput> & Pick<ReminderEmailInput,
   return { ...base, ...overrides };
 };
 
-const tempDirs: string[] = [];
-function copyTemplates(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'templates-render-'));
-  tempDirs.push(dir);
-  cpSync(TEMPLATES, dir, { recursive: true });
-  return dir;
-}
-function edit(file: string, change: (text: string) => string): void {
-  const before = readFileSync(file, 'utf8');
-  const after = change(before);
-  if (after === before) throw new Error(`edit of ${file} changed nothing`);
-  writeFileSync(file, after);
-}
-
-afterAll(() => {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
+const copyTemplates = useTemplateCopies();
 
 describe('shipped templates', () => {
   const renderer = createRenderer(config, logger);
@@ -164,7 +147,7 @@ describe('hot reload', () => {
     const dir = copyTemplates();
     const renderer = createRenderer({ templatesDir: dir }, logger, { reloadCheckMs: 0 });
     const before = await renderer.render(input({ kind: 'license', offset: 30 }));
-    edit(path.join(dir, 'annual/en.mjml'), (text) =>
+    editFile(path.join(dir, 'annual/en.mjml'), (text) =>
       text.replace(/## subject\n.*\n/, '## subject\nRenew today: {{plural daysLeft one="# day" other="# days"}} to go\n'),
     );
     const after = await renderer.render(input({ kind: 'license', offset: 30 }));
@@ -174,7 +157,7 @@ describe('hot reload', () => {
     // The subject is not part of the MJML document: MJML had nothing new to compile.
     expect(renderer.stats().mjmlCompiles).toBe(1);
 
-    edit(path.join(dir, 'annual/en.mjml'), (text) => text.replace('Renewing now takes a minute', 'Renewing takes one minute'));
+    editFile(path.join(dir, 'annual/en.mjml'), (text) => text.replace('Renewing now takes a minute', 'Renewing takes one minute'));
     const edited = await renderer.render(input({ kind: 'license', offset: 30 }));
     expect(edited.text).toContain('Renewing takes one minute');
     expect(edited.templateVersion).not.toBe(after.templateVersion);
@@ -189,7 +172,7 @@ describe('hot reload', () => {
     let clock = 0;
     const renderer = createRenderer({ templatesDir: dir }, logger, { reloadCheckMs: 1000, now: () => clock });
     const before = await renderer.render(input({ kind: 'maintenance', offset: 7 }));
-    edit(path.join(dir, 'partials/header.mjml'), (text) => text.replace('Customer Portal', 'Customer Portal · Renewals'));
+    editFile(path.join(dir, 'partials/header.mjml'), (text) => text.replace('Customer Portal', 'Customer Portal · Renewals'));
     clock = 999;
     expect((await renderer.render(input({ kind: 'maintenance', offset: 7 }))).templateVersion).toBe(before.templateVersion);
     clock = 1000;
@@ -215,7 +198,7 @@ describe('a broken template', () => {
     const dir = copyTemplates();
     const file = path.join(dir, 'maintenance/de.mjml');
     const good = readFileSync(file, 'utf8');
-    edit(file, (text) => text.replace('## intro 7\n<mj-text mj-class="heading">Nur noch', '## intro 7\n<mj-text mj-class="heading"><mj-text>Nur noch'));
+    editFile(file, (text) => text.replace('## intro 7\n<mj-text mj-class="heading">Nur noch', '## intro 7\n<mj-text mj-class="heading"><mj-text>Nur noch'));
     const renderer = createRenderer({ templatesDir: dir }, logger, { reloadCheckMs: 0 });
 
     const broken = renderer.render(input({ kind: 'maintenance', locale: 'de', offset: 7 }));
@@ -232,8 +215,8 @@ describe('a broken template', () => {
 
   it('refuses an unknown variable, an MJML error and a missing file with their files', async () => {
     const dir = copyTemplates();
-    edit(path.join(dir, 'annual/en.mjml'), (text) => text.replace('## intro 30\n', '## intro 30\n<mj-text>{{customer}}</mj-text>\n'));
-    edit(path.join(dir, 'annual/en.mjml'), (text) => text.replace('## intro 14\n<mj-text mj-class="heading">', '## intro 14\n<mj-text colour="red">'));
+    editFile(path.join(dir, 'annual/en.mjml'), (text) => text.replace('## intro 30\n', '## intro 30\n<mj-text>{{customer}}</mj-text>\n'));
+    editFile(path.join(dir, 'annual/en.mjml'), (text) => text.replace('## intro 14\n<mj-text mj-class="heading">', '## intro 14\n<mj-text colour="red">'));
     rmSync(path.join(dir, 'partials/footer.mjml'));
     const renderer = createRenderer({ templatesDir: dir }, logger);
     await expect(renderer.render(input({ kind: 'license', offset: 30 }))).rejects.toThrow(/annual\/en\.mjml:\d+: unknown variable "customer"/);

@@ -1,32 +1,14 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { formatProblem } from '../../src/render/template-problem';
 import { validateTemplates } from '../../src/render/validate-templates';
+import { editFile, TEMPLATES, useTemplateCopies } from '../helpers/template-copies';
 
-const TEMPLATES = path.resolve(__dirname, '../../templates');
 const config = loadConfig({ UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret' });
 
-const tempDirs: string[] = [];
-function copyTemplates(): string {
-  const parent = mkdtempSync(path.join(os.tmpdir(), 'templates-validate-'));
-  tempDirs.push(parent);
-  const dir = path.join(parent, 'templates');
-  cpSync(TEMPLATES, dir, { recursive: true });
-  return dir;
-}
-function edit(file: string, change: (text: string) => string): void {
-  const before = readFileSync(file, 'utf8');
-  const after = change(before);
-  if (after === before) throw new Error(`edit of ${file} changed nothing`);
-  writeFileSync(file, after);
-}
+const copyTemplates = useTemplateCopies();
 const lineOf = (file: string, needle: string) => readFileSync(file, 'utf8').split('\n').findIndex((l) => l.includes(needle)) + 1;
-
-afterAll(() => {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
 
 it('passes on the shipped templates: every family × offset × locale and the expired copy', async () => {
   const report = await validateTemplates(TEMPLATES, config);
@@ -48,15 +30,15 @@ it('reports each problem of a broken copy with its file and line', async () => {
   writeFileSync(path.join(path.dirname(dir), 'outside.mjml'), '<mj-section><mj-column><mj-text>outside</mj-text></mj-column></mj-section>');
 
   // An unclosed tag, an unknown variable, a removed unsubscribe link, an include leaving the folder.
-  edit(annual, (t) => t.replace('<mj-text mj-class="heading">Two weeks left to renew</mj-text>', '<mj-text mj-class="heading">Two weeks left to renew'));
-  edit(annual, (t) => t.replace('<mj-text>Renewing now takes a minute', '<mj-text>Renewing now, {{contactNmae}}, takes a minute'));
-  edit(commonDe, (t) => t.replace('<br /><a href="{{links.unsubscribe}}">Verlängerungserinnerungen abbestellen</a>', ''));
-  edit(header, (t) => `${t}<mj-include path="../../outside.mjml" />\n`);
+  editFile(annual, (t) => t.replace('<mj-text mj-class="heading">Two weeks left to renew</mj-text>', '<mj-text mj-class="heading">Two weeks left to renew'));
+  editFile(annual, (t) => t.replace('<mj-text>Renewing now takes a minute', '<mj-text>Renewing now, {{contactNmae}}, takes a minute'));
+  editFile(commonDe, (t) => t.replace('<br /><a href="{{links.unsubscribe}}">Verlängerungserinnerungen abbestellen</a>', ''));
+  editFile(header, (t) => `${t}<mj-include path="../../outside.mjml" />\n`);
   // And an MJML validation error, a subject that hides the days left, a typo in a block name.
   const maintenance = path.join(dir, 'maintenance/en.mjml');
-  edit(maintenance, (t) => t.replace('## intro 7\n<mj-text mj-class="heading">', '## intro 7\n<mj-text mj-class="heading" colr="red">'));
-  edit(maintenance, (t) => t.replace(/## subject 14\n.*\n/, '## subject 14\nTwo weeks of support & maintenance left\n'));
-  edit(maintenance, (t) => t.replace('## other-ways expired', '## other-way expired'));
+  editFile(maintenance, (t) => t.replace('## intro 7\n<mj-text mj-class="heading">', '## intro 7\n<mj-text mj-class="heading" colr="red">'));
+  editFile(maintenance, (t) => t.replace(/## subject 14\n.*\n/, '## subject 14\nTwo weeks of support & maintenance left\n'));
+  editFile(maintenance, (t) => t.replace('## other-ways expired', '## other-way expired'));
 
   const report = await validateTemplates(dir, config);
   const lines = report.problems.map((p) => `${p.file}:${p.line}: ${p.message}`);
