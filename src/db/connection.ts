@@ -12,5 +12,9 @@ export function createDb(databaseUrl: string, maxConnections = 10): Kysely<Datab
   const pool = new pg.Pool({ connectionString: databaseUrl, max: maxConnections });
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on('error', () => undefined);
+  // Nor may a checked-out one: pg.Pool listens only while a client is idle, and a backend
+  // terminated mid-transaction (restart, failover, pg_terminate_backend) emits 'error' on the
+  // client. The query in flight fails on its own and the pool discards the client.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
