@@ -1,3 +1,4 @@
+import type { ZodType } from 'zod';
 import type { App } from '../app';
 
 /** Who runs a job and which attempt it is. */
@@ -10,12 +11,16 @@ export interface JobContext {
   scheduledFor: Date;
   /** Identifies the worker in the ledger's audit trail. */
   actor: string;
+  /** The queue's id of the job. */
+  jobId?: string;
 }
 
 /** A job definition: thin, the logic it calls lives in src/. */
 export interface JobDefinition<Payload, Result> {
   queue: string;
   name: string;
+  /** Checked before `process` runs: a malformed payload (a job added by hand) fails, never retried. */
+  payload?: ZodType<Payload>;
   process(payload: Payload, context: JobContext): Promise<Result>;
 }
 

@@ -1,9 +1,8 @@
 import { CronExpressionParser } from 'cron-parser';
 import type { App } from '../app';
 import { DAILY_SCAN_JOB } from '../../jobs/daily-scan';
-import { pendingGroups } from '../ledger/ledger';
 import { businessDate } from '../scan/dates';
-import { enqueueSends } from './send-jobs';
+import { reconcileOutbox } from '../delivery/outbox';
 
 export const DAILY_SCAN_SCHEDULER = 'daily-scan';
 
@@ -76,9 +75,8 @@ export async function scanTodayIfMissed(app: App, now = new Date()): Promise<boo
   return true;
 }
 
-/** Submits a send job for every pending ledger group (a no-op for those already queued). */
+/** One outbox pass: stale claims swept, a send job for every pending ledger group that has none live. */
 export async function requeuePending(app: App): Promise<number> {
-  const groups = await pendingGroups(app.db);
-  await enqueueSends(app.sendQueue(), app.config, groups);
-  return groups.length;
+  const pass = await reconcileOutbox({ db: app.db, sendQueue: app.sendQueue(), config: app.config, logger: app.logger }, 'outbox');
+  return pass.groups;
 }

@@ -17,13 +17,24 @@ export function startWorker<P, R>(app: App, definition: JobDefinition<P, R>, opt
     definition.queue,
     async (job: Job<P, R>) => {
       if (job.name !== definition.name) throw new UnrecoverableError(`unknown job name ${job.name} on queue ${definition.queue}`);
+      let payload = job.data;
+      if (definition.payload) {
+        const parsed = definition.payload.safeParse(job.data);
+        if (!parsed.success) {
+          const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'payload'} ${i.message}`).join('; ');
+          app.logger.error({ queue: definition.queue, jobId: job.id, reason: why }, 'malformed job payload: failed without running');
+          throw new UnrecoverableError(`malformed ${definition.name} payload: ${why}`);
+        }
+        payload = parsed.data;
+      }
       try {
-        return await definition.process(job.data, {
+        return await definition.process(payload, {
           app,
           attempt: job.attemptsMade + 1,
           maxAttempts: job.opts.attempts ?? 1,
           scheduledFor: new Date(job.timestamp + (job.opts.delay ?? 0)),
           actor,
+          jobId: job.id,
         });
       } catch (error) {
         if (error instanceof PermanentJobError) throw new UnrecoverableError(error.message);

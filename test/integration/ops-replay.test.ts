@@ -146,7 +146,7 @@ describe('failed, replay and history', () => {
     expect(to('late@example.com')).toHaveLength(1);
     const result = await replayRows({ allFailed: true });
     expect(result.entries.map((e) => [e.row.id, e.action])).toEqual([[id, 'superseded']]);
-    expect(result.entries[0]?.note).toMatch(/the 14-day reminder \(#\d+\) is sent/);
+    expect(result.entries[0]?.note).toMatch(/the 14-day reminder \(#\d+\) of this expiry is already sent/);
     expect(result.jobs).toEqual([]);
     expect((await ledger())[0]).toMatchObject({ id, status: 'failed' });
   });
@@ -210,11 +210,16 @@ describe('holds and suppressions', () => {
   });
 });
 
+/** The send job of a ledger group in the given state (job ids are the group key and a suffix). */
+async function jobOfGroup(groupKey: string, state: 'failed' | 'completed') {
+  return (await t.app.sendQueue().getJobs([state])).find((j) => j.data.groupKey === groupKey);
+}
+
 describe('retrying a send job from the dashboard', () => {
   it('a retried failed job delivers once after the refusal is lifted; a retried completed job sends nothing', async () => {
     const id = await bouncedOnce('retry@example.com', 'KEY-RETRY');
     const [row] = await ledger();
-    const job = await t.app.sendQueue().getJob(row!.group_key);
+    const job = await jobOfGroup(row!.group_key, 'failed');
     expect(await job?.getState()).toBe('failed');
 
     await job!.retry('failed');
@@ -225,7 +230,7 @@ describe('retrying a send job from the dashboard', () => {
     expect(trail.map((e) => e.event)).toEqual(['queued', 'claimed', 'failed', 'replayed', 'claimed', 'sent']);
     expect(trail[3]).toMatchObject({ actor: 'dashboard retry', status: 'pending' });
 
-    const done = await t.app.sendQueue().getJob(row!.group_key);
+    const done = await jobOfGroup(row!.group_key, 'completed');
     expect(await done?.getState()).toBe('completed');
     await done!.retry('completed');
     await drain();
@@ -236,9 +241,9 @@ describe('retrying a send job from the dashboard', () => {
   it('a retried job never re-sends rows that became unknown', async () => {
     const id = await bouncedOnce('unsure@example.com', 'KEY-UNSURE');
     // As if the outcome had been ambiguous (connection lost after DATA): only an operator replays it.
-    await t.app.db.updateTable('reminder_ledger').set({ status: 'unknown', reason: 'connection lost after DATA' }).where('id', '=', id).execute();
+    await t.app.db.updateTable('reminder_ledger').set({ status: 'unknown', reason: 'connection lost after DATA', claim_token: null }).where('id', '=', id).execute();
     const [row] = await ledger();
-    await (await t.app.sendQueue().getJob(row!.group_key))!.retry('failed');
+    await (await jobOfGroup(row!.group_key, 'failed'))!.retry('failed');
     await drain();
     expect(smtp.received).toHaveLength(0);
     expect((await ledger())[0]).toMatchObject({ status: 'unknown' });

@@ -1,3 +1,4 @@
+import { sweepStaleClaims } from '../../src/delivery/transitions';
 import { addDays } from '../../src/scan/dates';
 import { exited, spawnCli } from '../helpers/cli';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
@@ -71,6 +72,8 @@ describe('send workers as separate processes', () => {
       const rescuer = spawnCli(['work', '--drain'], env);
       expect(await exited(rescuer)).toBe(0);
 
+      // Every worker is gone now, so no live attempt holds a claim: the sweep takes the victim's.
+      expect((await sweepStaleClaims(t.app.db, 0, 'test sweep')).length).toBe(inFlight.length);
       const rows = await t.app.db.selectFrom('reminder_ledger').select(['id', 'status']).orderBy('id').execute();
       const delivered = new Map<string, number>();
       for (const mail of slow.received) {

@@ -15,7 +15,7 @@ import { validateTemplates } from '../../render/validate-templates';
 import { addDays } from '../../scan/dates';
 import { isDeliverableAddress, senderDomain } from '../../send/address';
 import { createMailer } from '../../send/create-mailer';
-import { portalLinks } from '../../send/send-group';
+import { portalLinks } from '../../render/portal-links';
 import { unsubscribeUrl } from '../../unsubscribe/token';
 import { UserError } from '../../user-error';
 import { withApp } from '../with-app';
