@@ -86,7 +86,10 @@ export function createApp(config: Config, options: { logger?: Logger } = {}): Ap
     () => {
       const { createRenderer } = require('./render/renderer') as typeof import('./render/renderer');
       const { databaseVersionStore } = require('./render/template-versions') as typeof import('./render/template-versions');
-      return createRenderer(config, logger, { guard: { config, store: databaseVersionStore(db), health: templateHealth } });
+      return createRenderer(config, logger, {
+        reloadCheckMs: config.templateReloadCheckMs,
+        guard: { config, store: databaseVersionStore(db), health: templateHealth },
+      });
     },
     (r) => r.close(),
   );

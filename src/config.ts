@@ -89,6 +89,7 @@ const schema = z.object({
   OUTBOX_INTERVAL_MS: integer(100, 60_000).default(20_000),
   MAX_ITEMS_PER_EMAIL: integer(1, 200).default(40),
   TEMPLATES_DIR: z.string().trim().min(1).default('templates'),
+  TEMPLATE_RELOAD_CHECK_MS: integer(0, 3_600_000).default(1000),
   PORTAL_URL: url(['http:', 'https:']).default('https://www.dynamsoft.com/customer'),
   PUBLIC_URL: url(['http:', 'https:']).default('http://127.0.0.1:8080'),
   SALES_EMAIL: email.default('sales@dynamsoft.com'),
@@ -127,6 +128,8 @@ export interface Config {
   /** A group with more due items is sent as several emails (size bound: see the README). */
   readonly maxItemsPerEmail: number;
   readonly templatesDir: string;
+  /** How long the worker trusts a compiled template before it looks at its files again. */
+  readonly templateReloadCheckMs: number;
   readonly portalUrl: string;
   readonly publicUrl: string;
   readonly salesEmail: string;
@@ -172,6 +175,7 @@ function fromRaw(raw: Raw): Config {
     outboxIntervalMs: raw.OUTBOX_INTERVAL_MS,
     maxItemsPerEmail: raw.MAX_ITEMS_PER_EMAIL,
     templatesDir: path.resolve(raw.TEMPLATES_DIR),
+    templateReloadCheckMs: raw.TEMPLATE_RELOAD_CHECK_MS,
     portalUrl: stripSlash(raw.PORTAL_URL),
     publicUrl: stripSlash(raw.PUBLIC_URL),
     salesEmail: raw.SALES_EMAIL,
