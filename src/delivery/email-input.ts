@@ -3,7 +3,7 @@ import type { Config } from '../config';
 import type { Database, LedgerRow } from '../db/types';
 import { portalLinks } from '../render/portal-links';
 import type { ReminderEmailInput } from '../render/types';
-import { daysBetween } from '../scan/dates';
+import { daysBetween } from '../dates';
 import { normalizeAddress } from '../send/address';
 import { unsubscribeUrl } from '../unsubscribe/token';
 

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Config } from '../config';
 import type { Database, LedgerRow } from '../db/types';
 import type { Logger } from '../logger';
-import { PermanentJobError } from '../queue/job-definition';
+import { PermanentJobError } from '../permanent-error';
 import { type RenderedEmail, type Renderer, TemplateError } from '../render/types';
 import { isDeliverableAddress } from '../send/address';
 import type { Mailer, OutgoingEmail } from '../send/mailer';

@@ -1,9 +1,8 @@
 import type { ZodType } from 'zod';
-import type { App } from '../app';
 
-/** Who runs a job and which attempt it is. */
-export interface JobContext {
-  app: App;
+/** Who runs a job and which attempt it is; `app` is whatever the composition root hands the jobs. */
+export interface JobContext<Deps> {
+  app: Deps;
   /** 1-based attempt number and the job's limit. */
   attempt: number;
   maxAttempts: number;
@@ -16,15 +15,10 @@ export interface JobContext {
 }
 
 /** A job definition: thin, the logic it calls lives in src/. */
-export interface JobDefinition<Payload, Result> {
+export interface JobDefinition<Payload, Result, Deps> {
   queue: string;
   name: string;
   /** Checked before `process` runs: a malformed payload (a job added by hand) fails, never retried. */
   payload?: ZodType<Payload>;
-  process(payload: Payload, context: JobContext): Promise<Result>;
-}
-
-/** A failure that retrying cannot fix: the worker hands it to BullMQ as an UnrecoverableError. */
-export class PermanentJobError extends Error {
-  override name = 'PermanentJobError';
+  process(payload: Payload, context: JobContext<Deps>): Promise<Result>;
 }

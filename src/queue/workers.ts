@@ -1,7 +1,9 @@
 import { hostname } from 'node:os';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
-import type { App } from '../app';
-import { type JobDefinition, PermanentJobError } from './job-definition';
+import type { ConnectionOptions } from 'bullmq';
+import type { Logger } from '../logger';
+import { PermanentJobError } from '../permanent-error';
+import type { JobDefinition } from './job-definition';
 
 export interface WorkerOptions {
   concurrency?: number;
@@ -10,8 +12,15 @@ export interface WorkerOptions {
   lockMs?: number;
 }
 
+/** What a worker needs of the composition root; the same object is handed to the jobs. */
+export interface WorkerHost {
+  redis(): ConnectionOptions;
+  readonly config: { readonly queuePrefix: string };
+  readonly logger: Logger;
+}
+
 /** Runs a job definition on its queue. Permanent failures become UnrecoverableError: no retry. */
-export function startWorker<P, R>(app: App, definition: JobDefinition<P, R>, options: WorkerOptions = {}): Worker<P, R> {
+export function startWorker<P, R, D extends WorkerHost>(app: D, definition: JobDefinition<P, R, D>, options: WorkerOptions = {}): Worker<P, R> {
   const actor = `worker ${hostname()}/${process.pid}`;
   const worker = new Worker<P, R>(
     definition.queue,

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database, IsoDate, ReminderKind } from '../db/types';
 import { type SeriesMember, seriesKey } from '../delivery/eligibility';
-import { addDays } from './dates';
+import { addDays } from '../dates';
 import { planScan, type ScanConfig } from './run-scan';
 
 export interface ForecastDay {

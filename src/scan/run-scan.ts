@@ -7,7 +7,7 @@ import { eligibility, type SeriesMember, seriesKey } from '../delivery/eligibili
 import { reconcileOutbox } from '../delivery/outbox';
 import type { Logger } from '../logger';
 import { type Candidate, findCandidates } from './candidates';
-import { addDays, daysBetween } from './dates';
+import { addDays, daysBetween } from '../dates';
 import { candidateDaysLeft, planSeries } from './due-rule';
 import { groupKey } from './group-key';
 import { lastCompletedScan, markScanCompleted, markScanStarted } from './scan-runs';

@@ -6,7 +6,7 @@ import { sweepStaleClaims } from '../../src/delivery/transitions';
 import { replay } from '../../src/ops/replay';
 import { waitUntilDrained } from '../../src/queue/drain';
 import { startWorker } from '../../src/queue/workers';
-import { addDays } from '../../src/scan/dates';
+import { addDays } from '../../src/dates';
 import { databaseOf, dbFaults, type DbFaults } from '../helpers/db-faults';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { useMailTestEnv } from '../helpers/mail-test-env';

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { claimNext } from '../../src/delivery/claim';
 import { transition, sweepStaleClaims, TRANSITIONS } from '../../src/delivery/transitions';
-import { addDays } from '../../src/scan/dates';
+import { addDays } from '../../src/dates';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { createTestEnv, type TestEnv } from '../helpers/test-env';
 

@@ -4,7 +4,7 @@ import { ledgerHistory } from '../../src/ops/history';
 import { holdLicense, releaseLicense, suppressAddress, unsuppressAddress } from '../../src/ops/holds';
 import { replay, type ReplayOptions, type ReplaySelection } from '../../src/ops/replay';
 import { DEFAULT_UNDELIVERED, listUndelivered } from '../../src/ops/undelivered';
-import { addDays } from '../../src/scan/dates';
+import { addDays } from '../../src/dates';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { useMailTestEnv } from '../helpers/mail-test-env';
 import type { SmtpTestServer } from '../helpers/smtp';

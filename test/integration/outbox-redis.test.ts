@@ -1,5 +1,5 @@
 import { recordDue } from '../../src/delivery/due-rows';
-import { addDays } from '../../src/scan/dates';
+import { addDays } from '../../src/dates';
 import { planScan } from '../../src/scan/run-scan';
 import { exited, spawnCli } from '../helpers/cli';
 import { insertLicense, insertOrder } from '../helpers/fixtures';

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { sql } from 'kysely';
-import { addDays } from '../../src/scan/dates';
+import { addDays } from '../../src/dates';
 import { forecast } from '../../src/scan/forecast';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { createTestEnv, type TestEnv } from '../helpers/test-env';

@@ -4,7 +4,7 @@ import { createLogger } from '../../src/logger';
 import { checkHealth } from '../../src/ops/health';
 import { createMetrics } from '../../src/ops/metrics';
 import { replay } from '../../src/ops/replay';
-import { addDays } from '../../src/scan/dates';
+import { addDays } from '../../src/dates';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { useMailTestEnv } from '../helpers/mail-test-env';
 import { duplicateDeliveries, type SmtpTestServer } from '../helpers/smtp';
