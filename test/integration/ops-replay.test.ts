@@ -51,8 +51,13 @@ describe('failed, replay and history', () => {
     expect(table.split('\n')[0]).toMatch(/^id\s+status\s+kind\s+license\s+order\s+recipient\s+offset\s+expires\s+attempts\s+last reply or reason\s+when$/);
     expect(table).toMatch(/failed\s+license\s+KEY-BOUNCE\s+ORD-\d+\s+bounce@example\.com\s+30\s+2027-09-01\s+1\s+550 5\.1\.1 Mailbox unavailable/);
 
+    const failedJobs = await t.app.sendQueue().getJobs(['failed']);
+    expect(failedJobs).toHaveLength(1);
     const result = await replayRows({ ids: [id] });
     expect(result.jobs).toEqual([{ groupKey: `replay.${id}.1`, ledgerIds: [id] }]);
+    // The dashboard no longer shows the replayed reminder's old job as failed.
+    expect(result.removedJobs).toBe(1);
+    expect(await t.app.sendQueue().getJobs(['failed'])).toEqual([]);
     expect(formatReplay(result)).toMatch(/Replayed 1 reminder\(s\) in 1 send job\(s\)/);
     await drain();
 

@@ -5,6 +5,7 @@ import { checkHealth } from '../../src/ops/health';
 import { createMetrics } from '../../src/ops/metrics';
 import { replay } from '../../src/ops/replay';
 import { addDays } from '../../src/dates';
+import { exited, spawnCli } from '../helpers/cli';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { useMailTestEnv } from '../helpers/mail-test-env';
 import { duplicateDeliveries, type SmtpTestServer } from '../helpers/smtp';
@@ -93,6 +94,16 @@ it('an edit without the unsubscribe link is refused: the last good version is se
   await t.drain();
   expect((await ledger()).find((r) => r.recipient === 'fourth@example.com')).toMatchObject({ status: 'sent' });
   expect(t.app.templateHealth.list()).toEqual([]);
+
+  // An operator reads what the version a ledger row names said.
+  const cli = spawnCli(['templates', 'version', goodVersion], t.env);
+  expect(await exited(cli)).toBe(0);
+  expect(cli.output()).toMatch(new RegExp(`^template version ${goodVersion}\nvariants: annual/en/30`));
+  expect(cli.output()).toContain('===== common/en.mjml');
+  expect(cli.output()).toContain('Unsubscribe from renewal reminders');
+  const missing = spawnCli(['templates', 'version', 'ffffffffffff'], t.env);
+  expect(await exited(missing)).not.toBe(0);
+  expect(missing.output()).toMatch(/no template version ffffffffffff in this database/);
 });
 
 it('a variant that never had a good version is never sent without its unsubscribe link: it fails, visibly, and a replay after the fix delivers it once', async () => {
