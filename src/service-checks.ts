@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from './db/types';
 import type { Mailer } from './send/mailer';
+import { UserError } from './user-error';
 
 /** A service the command needs is not answering: one sentence naming its URL and how to start it. */
 export class ServiceUnavailableError extends Error {
@@ -73,4 +74,23 @@ export async function checkSmtp(mailer: Mailer, url: string): Promise<void> {
       { cause: error },
     );
   }
+}
+
+/**
+ * Why one email could not be sent, as a sentence for the person who asked for it: the server did
+ * not answer, refused the login, or refused or deferred the message (its reply, in full).
+ */
+export function smtpSendFailure(url: string, to: string, error: unknown): Error {
+  const e = (error ?? {}) as { code?: string; responseCode?: number; response?: string; message?: string };
+  const reply = e.response?.replace(/\s+/g, ' ').trim();
+  const nothingSent = 'Nothing was sent.';
+  if (e.code === 'EAUTH') return new UserError(`The SMTP server at ${redact(url)} refused the login (${reply ?? e.message}): check the user and password in SMTP_URL. ${nothingSent}`, { cause: error });
+  if (typeof e.responseCode === 'number' && reply) {
+    const what = e.responseCode >= 500 ? 'refused' : 'deferred (try again later)';
+    return new UserError(`The SMTP server at ${redact(url)} ${what} the email to ${to}: ${reply}. ${nothingSent}`, { cause: error });
+  }
+  return new ServiceUnavailableError(
+    `Cannot reach the SMTP server at ${redact(url)} (${reason(error)}${e.message && e.message !== e.code ? `: ${e.message}` : ''}). Start it or fix SMTP_URL; leave SMTP_URL empty to write the email to the outbox folder instead. ${nothingSent}`,
+    { cause: error },
+  );
 }

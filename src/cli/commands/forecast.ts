@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
 import { businessDate } from '../../scan/dates';
-import { forecast } from '../../scan/forecast';
 import { dateOption, positiveIntOption } from '../options';
 import { formatTable } from '../table';
-import { withApp } from '../with-app';
 
 export function registerForecastCommand(program: Command): void {
   program
@@ -13,6 +11,7 @@ export function registerForecastCommand(program: Command): void {
     .option('--days <N>', 'number of days', positiveIntOption(3660), 14)
     .option('--json', 'one JSON object per day')
     .action(async (options: { from?: string; days: number; json?: boolean }) => {
+      const [{ forecast }, { withApp }] = await Promise.all([import('../../scan/forecast'), import('../with-app')]);
       await withApp(async (app) => {
         const from = options.from ?? businessDate(new Date(), app.config.timezone);
         const days = await forecast(app.db, app.config, from, options.days);
