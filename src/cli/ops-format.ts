@@ -26,10 +26,14 @@ const fit = (line: string, width?: number): string => (width !== undefined && li
  * nothing is cut.
  */
 export function formatUndelivered(rows: UndeliveredRow[], width?: number): string {
-  const table = formatTable(
-    ['id', 'status', 'kind', 'license', 'order', 'recipient', 'offset', 'expires', 'attempts', 'when (UTC)'],
-    rows.map((r) => [r.id, r.status, r.kind, r.license_key, r.order_number, r.recipient, r.offset_days, r.expires_on, r.attempts, instant(r.updated_at)]),
-  ).split('\n');
+  const build = (withOrder: boolean) =>
+    formatTable(
+      ['id', 'status', 'kind', 'license', ...(withOrder ? ['order'] : []), 'recipient', 'offset', 'expires', 'attempts', 'when (UTC)'],
+      rows.map((r) => [r.id, r.status, r.kind, r.license_key, ...(withOrder ? [r.order_number] : []), r.recipient, r.offset_days, r.expires_on, r.attempts, instant(r.updated_at)]),
+    ).split('\n');
+  // The order number is the first thing to go on a narrow terminal: `history` and --wide show it.
+  let table = build(true);
+  if (width !== undefined && Math.max(...table.map((line) => line.length)) > width) table = build(false);
   const lines = table.slice(0, 2).map((line) => fit(line, width));
   rows.forEach((row, i) => {
     lines.push(fit(table[i + 2] ?? '', width));

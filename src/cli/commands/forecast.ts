@@ -19,14 +19,17 @@ export function registerForecastCommand(program: Command): void {
           for (const day of days) console.log(JSON.stringify(day));
           return;
         }
-        const rows = days.flatMap((day) =>
-          day.sends.length === 0
-            ? [[day.date, '-', '-', 0, 0, 0]]
-            : day.sends.map((s) => [day.date, s.kind, s.offset, s.emails, s.reminders, s.late]),
+        // Days with nothing to send are summed up in one line, not listed as rows of zeros.
+        const busy = days.filter((day) => day.sends.length > 0);
+        const emails = busy.reduce((sum, d) => sum + d.sends.reduce((s, x) => s + x.emails, 0), 0);
+        if (busy.length > 0) {
+          const rows = busy.flatMap((day) => day.sends.map((s) => [day.date, s.kind, s.offset, s.emails, s.reminders, s.late]));
+          console.log(formatTable(['date', 'kind', 'offset', 'emails', 'reminders', 'late'], rows));
+        }
+        const quiet = days.length - busy.length;
+        console.log(
+          `${emails} email(s) on ${busy.length} of ${options.days} day(s) from ${from}${quiet > 0 ? ` (nothing due on the other ${quiet})` : ''}, if the portal data stays as it is now.`,
         );
-        console.log(formatTable(['date', 'kind', 'offset', 'emails', 'reminders', 'late'], rows));
-        const emails = days.reduce((sum, d) => sum + d.sends.reduce((s, x) => s + x.emails, 0), 0);
-        console.log(`${emails} email(s) over ${options.days} day(s) from ${from}, if the portal data stays as it is now.`);
       });
     });
 }
