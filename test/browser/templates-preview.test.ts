@@ -69,3 +69,23 @@ it('reloads when a template is saved and shows its errors instead of the email',
   writeFileSync(file, good.replace('## subject\n', '## subject\nFixed: '));
   await page.locator('#subject', { hasText: 'Fixed: Your 2 annual licenses expire in 30 days' }).waitFor({ timeout: 15_000 });
 });
+
+it('marks the broken variants in the list', async () => {
+  await page.goto(`${server.url}?v=annual/en/30`);
+  await page.locator('#status[data-broken="0"]').waitFor({ timeout: 60_000 });
+  expect(await page.locator('nav a.broken').count()).toBe(0);
+
+  const file = path.join(dir, 'maintenance/de.mjml');
+  const good = readFileSync(file, 'utf8');
+  writeFileSync(file, good.replace('## intro 7\n', '## intro 7\n<mj-text>{{renewLink}}</mj-text>\n'));
+  try {
+    await page.reload();
+    await page.locator('#status[data-broken="1"]').waitFor({ timeout: 60_000 });
+    const broken = page.locator('nav a.broken');
+    expect(await broken.getAttribute('data-variant')).toBe('maintenance/de/7');
+    expect(await broken.textContent()).toMatch(/7 days ⚠ broken/);
+    expect(await broken.getAttribute('title')).toMatch(/maintenance\/de\.mjml:\d+: unknown variable "renewLink"/);
+  } finally {
+    writeFileSync(file, good);
+  }
+});
