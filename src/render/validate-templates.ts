@@ -159,12 +159,13 @@ function checkRendered(
   const input = sampleInput(config, sample, { kind, offset, expired, locale: ref.locale });
   const email = fill(input);
   if (!email) return { problems, subject: null };
-  // A variant that already has a problem (a missing block, say) lacks what that block showed:
-  // reporting each missing link or name again would bury the one cause under its consequences.
-  if (alreadyBroken) return { problems, subject: email.subject };
+  // A variant missing a block lacks what that block showed: reporting each missing link or name
+  // again, at no line of its own, would bury the one cause under its consequences.
+  const missing = new Set(result.problems.flatMap((p) => (p.missingBlock ? [p.missingBlock.name] : [])));
 
   if (!email.subject) problems.push({ ...subjectWhere(result), message: 'the subject is empty' });
   for (const requirement of REQUIREMENTS) {
+    if (missing.has(requirement.block) || (requirement.expiredBlock && missing.has(requirement.expiredBlock))) continue;
     for (const value of requirement.values(input)) {
       const escaped = Handlebars.escapeExpression(value);
       const found = requirement.link ? email.html.includes(`href="${escaped}"`) : email.html.includes(escaped);
@@ -180,7 +181,7 @@ function checkRendered(
     }
   }
   const expiry = formatDate(input.items[0]!.expiresOn, compiled.locale);
-  if (!email.html.includes(Handlebars.escapeExpression(expiry))) {
+  if (!missing.has('item-expiry') && !missing.has('item') && !email.html.includes(Handlebars.escapeExpression(expiry))) {
     problems.push({ ...where('item-expiry'), message: 'the email does not show the expiry date {{expiresOn}}' });
   }
   if (expired) {
@@ -304,17 +305,17 @@ function whereBlockBelongs(root: string, file: string, name: string): { line: nu
   for (const locale of localeFiles(root, folder).locales) {
     const sibling = `${folder}/${locale}.mjml`;
     if (sibling === file) continue;
-    let blocks: string[];
+    let headings: Array<{ name: string; heading: string }>;
     try {
-      blocks = parseCopyFile(sibling, readFileSync(path.join(root, sibling), 'utf8')).copy.blocks.map((b) => b.name);
+      headings = parseCopyFile(sibling, readFileSync(path.join(root, sibling), 'utf8')).copy.blocks.map((b) => ({ name: b.name, heading: b.key ? `${b.name} ${b.key}` : b.name }));
     } catch {
       continue;
     }
-    const index = blocks.indexOf(name);
+    const index = headings.findIndex((h) => h.name === name);
     if (index < 0) continue;
-    for (const next of blocks.slice(index + 1)) {
-      const line = own.findIndex((text) => text.trimEnd() === `## ${next}` || text.startsWith(`## ${next} `));
-      if (line >= 0) return { line: line + 1, sibling, before: next };
+    for (const next of headings.slice(index + 1).filter((h) => h.name !== name)) {
+      const line = own.findIndex((text) => text.trim() === `## ${next.heading}`);
+      if (line >= 0) return { line: line + 1, sibling, before: next.heading };
     }
     return { line: own.length, sibling, before: null };
   }
