@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -15,6 +15,8 @@ let browser: Browser;
 let page: Page;
 
 beforeAll(async () => {
+  // Said plainly, rather than as playwright's launch error, to whoever runs `npm test` without it.
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: \`apt-get install -y chromium\` (or set CHROMIUM_PATH); the README's quick start lists it`);
   dir = mkdtempSync(path.join(os.tmpdir(), 'templates-preview-'));
   cpSync(TEMPLATES, dir, { recursive: true });
   const config = loadConfig({ TEMPLATES_DIR: dir, UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret' });

@@ -191,6 +191,17 @@ describe('marketer', () => {
     expectOneLine(refused, /refused the email to me@example\.com: 550 No such user here\. Nothing was sent\./);
   });
 
+  it('says in one line when --out cannot be written or the templates folder is missing', async () => {
+    const out = await runCli(['templates', 'render', '--kind', 'annual', '--offset', '30', '--out', path.join(templates, 'no-such-folder', 'email.html')], env());
+    expect(out.code).toBe(2);
+    expectOneLine(out, /cannot write --out .*email\.html: its folder does not exist/);
+    for (const command of [['validate'], ['render', '--kind', 'annual', '--offset', '30']]) {
+      const missing = await runCli(['templates', ...command], { ...env(), TEMPLATES_DIR: path.join(templates, 'nowhere') });
+      expect(missing.code).toBe(2);
+      expectOneLine(missing, /the templates folder .*nowhere does not exist: set TEMPLATES_DIR/);
+    }
+  });
+
   it('says where an item value is available when it is used outside the items loop', async () => {
     edit('annual/en.mjml', (text) => text.replace('## intro\n', '## intro\n<mj-text>Dear {{customerName}}</mj-text>\n'));
     const result = await runCli(['templates', 'validate'], env());

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { Kysely } from 'kysely';
@@ -30,6 +30,11 @@ function localeOption(value: string): string {
   const locale = normalizeLocale(value);
   if (!locale) throw new InvalidArgumentError(`"${value}" is not a language such as en, de or de-DE`);
   return locale;
+}
+
+/** A TEMPLATES_DIR that is not there is one sentence, not a list of every file it lacks. */
+function requireTemplatesDir(dir: string): void {
+  if (!existsSync(dir)) throw new UserError(`the templates folder ${dir} does not exist: set TEMPLATES_DIR to the folder with annual/, maintenance/ and common/ (default: ./templates)`);
 }
 
 /** The offset to render: --offset, or 0 for --expired (the expiry-day reminder sent late). */
@@ -139,6 +144,7 @@ export function registerTemplateCommands(program: Command): void {
     .action(async () => {
       const [{ loadConfig }, { validateTemplates }] = await Promise.all([import('../../config'), import('../../render/validate-templates')]);
       const config = loadConfig();
+      requireTemplatesDir(config.templatesDir);
       const report = await validateTemplates(config.templatesDir, config);
       await printProblems(report.problems, config.templatesDir);
       const shown = path.relative(process.cwd(), config.templatesDir) || '.';
@@ -173,6 +179,7 @@ export function registerTemplateCommands(program: Command): void {
           });
         }
         const config = loadConfig();
+        requireTemplatesDir(config.templatesDir);
         const sample = loadSampleData(config.templatesDir);
         const input = sampleInput(config, sample, { kind: options.kind, offset, expired: options.expired, locale: options.locale });
         return { config, input, note: ' with the sample data' };
@@ -181,7 +188,11 @@ export function registerTemplateCommands(program: Command): void {
       const email = await renderOrFail(config, input);
       const output = options.text ? email.text : email.html;
       if (options.out) {
-        writeFileSync(options.out, output);
+        try {
+          writeFileSync(options.out, output);
+        } catch (error) {
+          throw new UserError(`cannot write --out ${options.out}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'its folder does not exist' : (error as Error).message}`);
+        }
         console.log(`Wrote ${options.out}${note}. Subject: ${email.subject}`);
       } else {
         process.stdout.write(output.endsWith('\n') ? output : `${output}\n`);
@@ -199,11 +210,13 @@ export function registerTemplateCommands(program: Command): void {
     .action(async (options: { port: number }) => {
       const [{ loadConfig }, { startPreviewServer }] = await Promise.all([import('../../config'), import('../../render/preview-server')]);
       const config = loadConfig();
+      requireTemplatesDir(config.templatesDir);
       let server;
       try {
         server = await startPreviewServer({ config, port: options.port, host: '127.0.0.1' });
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new UserError(`port ${options.port} is in use: pick another with --port`);
+        if ((error as NodeJS.ErrnoException).code === 'EACCES') throw new UserError(`port ${options.port} needs privileges this user does not have: pick one above 1023 with --port`);
         throw error;
       }
       console.log(`Previewing ${config.templatesDir} at ${server.url} (Ctrl+C to stop)`);
@@ -234,6 +247,7 @@ export function registerTemplateCommands(program: Command): void {
         import('../../service-checks'),
       ]);
       const config = loadConfig();
+      requireTemplatesDir(config.templatesDir);
       const sample = loadSampleData(config.templatesDir);
       const input = sampleInput(config, sample, { kind: options.kind, offset, expired: options.expired, locale: options.locale, recipient: to });
       const email = await renderOrFail(config, input);
