@@ -12,13 +12,14 @@ import { formatTable } from '../src/cli/table';
 import { loadConfig, rawEnvironment } from '../src/config';
 import { startSendWorker } from '../src/daemon';
 import { migrateToLatest } from '../src/db/migrate';
-import { loadDemoData, renewLicense } from '../src/demo/demo-data';
+import { type DemoDataSummary, loadDemoData, renewLicense } from '../src/demo/demo-data';
 import { createLogger } from '../src/logger';
 import { waitUntilDrained } from '../src/queue/drain';
 import { addDays, businessDate } from '../src/dates';
 import { runScan } from '../src/scan/run-scan';
 import { checkRedis, checkSmtp, postgresUnavailable } from '../src/service-checks';
 import { deleteQueueKeys } from '../src/queue/queue-keys';
+import { annotateOutbox, type CaptureNote } from '../src/send/capture-mailer';
 
 const DAYS = 45;
 
@@ -49,6 +50,9 @@ async function main(): Promise<void> {
     const today = businessDate(new Date(), config.timezone);
     const data = await loadDemoData(app.db, today);
     console.log(`Loaded ${data.orders} orders, ${data.contacts} contacts, ${data.licenses} licenses. Mail goes to ${app.mailer().description}.`);
+    console.log(
+      `Left out of every scan by design (no ledger row, so never "skipped"): ${data.unsubscribedContacts} unsubscribed contact(s), ${data.cancelledLicenses} cancelled license(s).`,
+    );
     startSendWorker(app);
     const started = performance.now();
     for (let i = 0; i < DAYS; i++) {
@@ -64,13 +68,14 @@ async function main(): Promise<void> {
       }
     }
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    await printSummary(app.db, seconds);
+    await printSummary(app.db, seconds, data);
+    if (!config.smtpUrl) await annotateOutbox(config.outboxDir, await outboxNotes(app.db));
     console.log(
       config.smtpUrl
         ? `\nThe emails went to ${app.mailer().description}.`
-        : `\nOpen ${path.join(config.outboxDir, 'index.html')} in a browser to read every email (each also as .eml).`,
+        : `\nOpen ${path.join(config.outboxDir, 'index.html')} in a browser to read every email by simulated day (each also as .eml).`,
     );
-    console.log('Try next: `npm run --silent cli -- failed`, `… history --recipient <address>`, `… forecast --days 30`.');
+    console.log(await tryNext(app.db, demoUrl, config.queuePrefix, addDays(today, DAYS)));
   } finally {
     await app.close();
   }
@@ -91,7 +96,48 @@ async function resetDatabase(url: URL, dbName: string): Promise<void> {
   }
 }
 
-async function printSummary(db: ReturnType<typeof createApp>['db'], seconds: string): Promise<void> {
+type Db = ReturnType<typeof createApp>['db'];
+
+/** Single quotes for a shell, where the value needs them. */
+const shellWord = (value: string) => (/^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * Commands to try next that work as printed: pointed at the demo's database and queues, with an
+ * address the demo really failed to reach and a forecast that starts after the simulated days.
+ */
+async function tryNext(db: Db, demoUrl: URL, queuePrefix: string, after: string): Promise<string> {
+  const failed = await db.selectFrom('reminder_ledger').select('recipient').where('status', '=', 'failed').orderBy('id').executeTakeFirst();
+  const cli = 'npm run --silent cli --';
+  return [
+    '\nTry next, against the demo\'s database and queues (the default DATABASE_URL is another database):',
+    `  export DATABASE_URL=${shellWord(demoUrl.toString())} QUEUE_PREFIX=${shellWord(queuePrefix)}`,
+    `  ${cli} failed                       # what was not delivered, and why`,
+    failed ? `  ${cli} history --recipient ${shellWord(failed.recipient)}   # every reminder and event of one address` : null,
+    `  ${cli} forecast --from ${after} --days 30   # what the next 30 days would send`,
+    `  ${cli} templates preview            # every email template at http://127.0.0.1:4000`,
+  ]
+    .filter((line) => line !== null)
+    .join('\n');
+}
+
+/** Day, kind and reminder of every sent email, by Message-ID, for the outbox index. */
+async function outboxNotes(db: Db): Promise<Map<string, CaptureNote>> {
+  const rows = await db
+    .selectFrom('reminder_ledger')
+    .select(['message_id', 'scan_date', 'kind', 'offset_days', 'expires_on'])
+    .where('status', '=', 'sent')
+    .where('message_id', 'is not', null)
+    .execute();
+  const notes = new Map<string, CaptureNote>();
+  for (const row of rows) {
+    const expired = row.offset_days === 0 && row.expires_on < row.scan_date;
+    const reminder = expired ? 'expired (sent late)' : row.offset_days === 0 ? 'expiry day' : `${row.offset_days} days`;
+    notes.set(row.message_id as string, { day: row.scan_date, kind: row.kind === 'license' ? 'annual license' : 'maintenance', reminder });
+  }
+  return notes;
+}
+
+async function printSummary(db: Db, seconds: string, data: DemoDataSummary): Promise<void> {
   const rows = await db
     .selectFrom('reminder_ledger')
     .select(['kind', 'offset_days', 'status', (eb) => eb.fn.countAll<string>().as('n'), (eb) => eb.fn.count<string>('group_key').distinct().as('emails')])
@@ -113,6 +159,17 @@ async function printSummary(db: ReturnType<typeof createApp>['db'], seconds: str
     console.log('\nNot sent, and why:');
     console.log(formatTable(['status', 'reminders', 'reason'], reasons.map((r) => [r.status, r.n, r.reason])));
   }
+  const late = await db
+    .selectFrom('reminder_ledger')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('status', '=', 'sent')
+    .where('offset_days', '=', 0)
+    .whereRef('expires_on', '<', 'scan_date')
+    .executeTakeFirstOrThrow();
+  console.log(
+    `\nAlso: ${late.n} "has expired" email(s) (an expiry-day reminder caught up after the expiry date); ` +
+      `${data.unsubscribedContacts} unsubscribed contact(s) and ${data.cancelledLicenses} cancelled license(s) got nothing, as designed (no ledger row).`,
+  );
 }
 
 main().catch((error: unknown) => {

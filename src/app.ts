@@ -5,11 +5,13 @@ import type { Config } from './config';
 import { createDb } from './db/connection';
 import type { Database } from './db/types';
 import { createLogger, type Logger } from './logger';
-import { createQueue, createRedis, SCAN_QUEUE, SEND_QUEUE } from './queue/queues';
 import { TemplateHealth } from './render/template-health';
 import type { Renderer } from './render/types';
-import { createMailer } from './send/create-mailer';
 import type { Mailer } from './send/mailer';
+
+// Loaded on first use, like the renderer below: BullMQ and nodemailer take a while to load, and
+// commands such as `failed` or `history` never open Redis or SMTP.
+const queues = () => require('./queue/queues') as typeof import('./queue/queues');
 
 type Release = () => Promise<void> | void;
 
@@ -66,7 +68,7 @@ export function createApp(config: Config, options: { logger?: Logger } = {}): Ap
   };
 
   const redis = lazy(
-    () => createRedis(config.redisUrl),
+    () => queues().createRedis(config.redisUrl),
     async (r) => {
       // QUIT would wait for a connection that may never come back.
       if (r.status === 'ready') await r.quit().catch(() => r.disconnect());
@@ -75,10 +77,10 @@ export function createApp(config: Config, options: { logger?: Logger } = {}): Ap
   );
   // Closing a queue whose Redis is gone waits for a reconnect: bound it, the connection is ours to drop.
   const closeQueue = (q: Queue) => (redis().status === 'ready' ? q.close() : Promise.race([q.close(), delay(1000)]));
-  const scanQueue = lazy(() => watchErrors(createQueue(SCAN_QUEUE, redis(), config.queuePrefix), logger), closeQueue);
-  const sendQueue = lazy(() => watchErrors(createQueue(SEND_QUEUE, redis(), config.queuePrefix), logger), closeQueue);
+  const scanQueue = lazy(() => watchErrors(queues().createQueue(queues().SCAN_QUEUE, redis(), config.queuePrefix), logger), closeQueue);
+  const sendQueue = lazy(() => watchErrors(queues().createQueue(queues().SEND_QUEUE, redis(), config.queuePrefix), logger), closeQueue);
   const mailer = lazy(
-    () => createMailer(config),
+    () => (require('./send/create-mailer') as typeof import('./send/create-mailer')).createMailer(config),
     (m) => m.close(),
   );
   const renderer = lazy(

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from './db/types';
 import type { Mailer } from './send/mailer';
+import { UserError } from './user-error';
 
 /** A service the command needs is not answering: one sentence naming its URL and how to start it. */
 export class ServiceUnavailableError extends Error {
@@ -15,25 +16,54 @@ const reason = (error: unknown) => {
   return e.code ?? e.errors?.[0]?.code ?? e.message ?? String(error);
 };
 
-/** Fails fast with a clear sentence when PostgreSQL does not answer. */
+/** Fails fast with a clear sentence when PostgreSQL does not answer or does not let us in. */
 export async function checkPostgres(db: Kysely<Database>, url: string): Promise<void> {
   try {
     await sql`select 1`.execute(db);
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === '3D000') {
-      throw new ServiceUnavailableError(`The database in DATABASE_URL (${redact(url)}) does not exist: create it (createdb) or point DATABASE_URL elsewhere.`, { cause: error });
-    }
     throw postgresUnavailable(url, error);
   }
 }
 
-/** The error for a PostgreSQL server that does not answer at `url`. */
+const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|SELF_SIGNED_CERT|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_(GET|VERIFY)|CERT_|EPROTO$)/;
+
+/**
+ * The error for a PostgreSQL that cannot be used at `url`, telling the causes apart: no server
+ * answering, a role or password it refuses, a database that does not exist, a TLS mismatch. Each
+ * needs a different fix, and "start it" is wrong for all but the first.
+ */
 export function postgresUnavailable(url: string, error: unknown): ServiceUnavailableError {
-  return new ServiceUnavailableError(
-    `Cannot reach PostgreSQL at ${redact(url)} (${reason(error)}). Start it (e.g. \`pg_ctlcluster <version> main start\` or \`docker compose up -d postgres\`) or set DATABASE_URL.`,
-    { cause: error },
-  );
+  const e = (error ?? {}) as { code?: string; message?: string };
+  const code = e.code ?? '';
+  const message = e.message ?? String(error);
+  const where = `PostgreSQL at ${redact(url)}`;
+  const user = safeUrl(url)?.username || 'the default user';
+  const database = safeUrl(url)?.pathname.slice(1) || 'the default database';
+  let text: string;
+  if (code === '3D000') {
+    text = `The database "${database}" does not exist on ${where}: create it (\`createdb ${database}\`) and run \`reminders migrate\`, or point DATABASE_URL at another one (\`npm run demo\` fills a database of its own, reminders_demo).`;
+  } else if (code === '28P01' || /password authentication failed|client password must be a string/i.test(message)) {
+    text = `${where} refused the password of role "${user}" (${message}): fix the password in DATABASE_URL.`;
+  } else if (code === '28000' && /role .* does not exist/i.test(message)) {
+    text = `${where} answers, but has no role "${user}" (${message}): create it (\`createuser ${user}\`) or put an existing role in DATABASE_URL.`;
+  } else if (code === '28000') {
+    text = `${where} answers, but does not let role "${user}" in (${message}): allow it in pg_hba.conf or use another role in DATABASE_URL.`;
+  } else if (TLS_CODES.test(code) || /\bSSL\b|\bTLS\b|certificate/i.test(message)) {
+    text = `${where} answers, but the TLS (sslmode) setup does not match (${message}): check sslmode and the certificates in DATABASE_URL.`;
+  } else if (code === '57P03' || code === '53300') {
+    text = `${where} answers but takes no connections now (${message}): try again shortly, or check max_connections.`;
+  } else {
+    text = `Cannot reach ${where} (${reason(error)}). Start it (e.g. \`pg_ctlcluster <version> main start\` or \`docker compose up -d postgres\`) or set DATABASE_URL.`;
+  }
+  return new ServiceUnavailableError(text, { cause: error });
+}
+
+function safeUrl(url: string): URL | null {
+  try {
+    return new URL(url);
+  } catch {
+    return null;
+  }
 }
 
 /** Waits up to `timeoutMs` for Redis; the queue client would otherwise retry forever in silence. */
@@ -73,4 +103,23 @@ export async function checkSmtp(mailer: Mailer, url: string): Promise<void> {
       { cause: error },
     );
   }
+}
+
+/**
+ * Why one email could not be sent, as a sentence for the person who asked for it: the server did
+ * not answer, refused the login, or refused or deferred the message (its reply, in full).
+ */
+export function smtpSendFailure(url: string, to: string, error: unknown): Error {
+  const e = (error ?? {}) as { code?: string; responseCode?: number; response?: string; message?: string };
+  const reply = e.response?.replace(/\s+/g, ' ').trim();
+  const nothingSent = 'Nothing was sent.';
+  if (e.code === 'EAUTH') return new UserError(`The SMTP server at ${redact(url)} refused the login (${reply ?? e.message}): check the user and password in SMTP_URL. ${nothingSent}`, { cause: error });
+  if (typeof e.responseCode === 'number' && reply) {
+    const what = e.responseCode >= 500 ? 'refused' : 'deferred (try again later)';
+    return new UserError(`The SMTP server at ${redact(url)} ${what} the email to ${to}: ${reply}. ${nothingSent}`, { cause: error });
+  }
+  return new ServiceUnavailableError(
+    `Cannot reach the SMTP server at ${redact(url)} (${reason(error)}${e.message && e.message !== e.code ? `: ${e.message}` : ''}). Start it or fix SMTP_URL; leave SMTP_URL empty to write the email to the outbox folder instead. ${nothingSent}`,
+    { cause: error },
+  );
 }

@@ -22,6 +22,14 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `reminders failed | head` closes the pipe early: that is the reader being done, not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
+
 void main(process.argv).then((code) => {
   process.exitCode = code;
 });

@@ -17,12 +17,29 @@ const indent = (text: string, by = '    ') =>
     .map((line) => by + line)
     .join('\n');
 
-/** The `reminders failed` table (reasons cut to one line; --json has them whole). */
-export function formatUndelivered(rows: UndeliveredRow[]): string {
-  return formatTable(
-    ['id', 'status', 'kind', 'license', 'order', 'recipient', 'offset', 'expires', 'attempts', 'last reply or reason', 'when'],
-    rows.map((r) => [r.id, r.status, r.kind, r.license_key, r.order_number, r.recipient, r.offset_days, r.expires_on, r.attempts, oneLine(r.reason, 90), instant(r.updated_at)]),
-  );
+/** A line cut to `width` characters (with "…"), or whole when no width is given. */
+const fit = (line: string, width?: number): string => (width !== undefined && line.length > width ? `${line.slice(0, Math.max(1, width - 1))}…` : line);
+
+/**
+ * The `reminders failed` table: one line of facts per row, the SMTP reply or reason on the line
+ * below it. Given a `width` (the terminal's), every line is cut to it; without one (`--wide`),
+ * nothing is cut.
+ */
+export function formatUndelivered(rows: UndeliveredRow[], width?: number): string {
+  const build = (withOrder: boolean) =>
+    formatTable(
+      ['id', 'status', 'kind', 'license', ...(withOrder ? ['order'] : []), 'recipient', 'offset', 'expires', 'attempts', 'when (UTC)'],
+      rows.map((r) => [r.id, r.status, r.kind, r.license_key, ...(withOrder ? [r.order_number] : []), r.recipient, r.offset_days, r.expires_on, r.attempts, instant(r.updated_at)]),
+    ).split('\n');
+  // The order number is the first thing to go on a narrow terminal: `history` and --wide show it.
+  let table = build(true);
+  if (width !== undefined && Math.max(...table.map((line) => line.length)) > width) table = build(false);
+  const lines = table.slice(0, 2).map((line) => fit(line, width));
+  rows.forEach((row, i) => {
+    lines.push(fit(table[i + 2] ?? '', width));
+    lines.push(fit(`    ${oneLine(row.reason) || '(no reason recorded)'}`, width));
+  });
+  return lines.join('\n');
 }
 
 /** The fields of a ledger row every JSON output shares, under the same names. */

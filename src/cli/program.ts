@@ -8,11 +8,21 @@ import { registerTemplateVersionCommand } from './commands/template-versions';
 import { registerTemplateCommands } from './commands/templates';
 import { registerWorkCommands } from './commands/work';
 
-/** The `reminders` command line; each command lives in its own file under commands/. */
+/** commander's `error: …` message as the one `reminders: …` line every other mistake is. */
+export function usageLine(message: string): string {
+  const text = message.trim().replace(/^error: /, '');
+  return `reminders: ${text.replace(/\n+/g, ' ')} (see --help)\n`;
+}
+
+/**
+ * The `reminders` command line; each command lives in its own file under commands/. Registering
+ * loads only commander and the option parsers: each action loads what it needs when it runs, so
+ * `--help` or `failed` never pays for MJML, Express or BullMQ.
+ */
 export function buildProgram(): Command {
   const program = new Command('reminders')
     .description('Renewal reminders: scan expiring licenses and maintenance contracts, send each reminder once.')
-    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: (message, write) => write(usageLine(message)) })
     .exitOverride();
   registerMigrateCommand(program);
   registerScanCommand(program);

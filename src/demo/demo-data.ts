@@ -29,6 +29,9 @@ export interface DemoDataSummary {
   orders: number;
   contacts: number;
   licenses: number;
+  /** Left out by every scan by design (no ledger row), so the demo says so. */
+  unsubscribedContacts: number;
+  cancelledLicenses: number;
   /** License ids the demo renews part-way through its run (to show a series restarting). */
   renewLater: string[];
 }
@@ -56,6 +59,9 @@ export async function loadDemoData(db: Kysely<Database>, today: IsoDate): Promis
   let orders = 0;
   let contacts = 0;
   let licenses = 0;
+  let unsubscribedContacts = 0;
+  let cancelledLicenses = 0;
+  let firstOrderId: string | null = null;
   const renewLater: string[] = [];
 
   // Expiry offsets (days from today) chosen so that every reminder offset falls inside a 45-day run.
@@ -65,6 +71,7 @@ export async function loadDemoData(db: Kysely<Database>, today: IsoDate): Promis
     const orderNumber = `DS-${String(2026_0400 + i * 7)}`;
     const order = await db.insertInto('orders').values({ order_number: orderNumber, customer_name: customer }).returning('id').executeTakeFirstOrThrow();
     orders += 1;
+    firstOrderId ??= order.id;
     const domain = customer.toLowerCase().replace(/[^a-z]+/g, '-').replace(/^-|-$/g, '') + '.example';
     const people = 1 + Math.floor(random() * 3);
     for (let p = 0; p < people; p++) {
@@ -81,6 +88,7 @@ export async function loadDemoData(db: Kysely<Database>, today: IsoDate): Promis
         })
         .execute();
       contacts += 1;
+      if (p === 2) unsubscribedContacts += 1;
     }
     // A purchasing department that buys for two customers: one address on two orders, in different case.
     if (i === 2 || i === 7) {
@@ -112,10 +120,20 @@ export async function loadDemoData(db: Kysely<Database>, today: IsoDate): Promis
         .returning('id')
         .executeTakeFirstOrThrow();
       licenses += 1;
+      if (l === 3) cancelledLicenses += 1;
       if (l === 1 && i % 3 === 0) renewLater.push(row.id);
     }
   }
-  return { orders, contacts, licenses, renewLater };
+  // Expired two days ago and never reminded (say, loaded late): the first scan catches its
+  // expiry-day reminder up, as the "has expired, renew through support" email.
+  if (firstOrderId !== null) {
+    await db
+      .insertInto('licenses')
+      .values({ order_id: firstOrderId, license_key: 'T0EXPIRED-LATE', product: PRODUCTS[0] as string, license_type: 'annual', expires_on: addDays(today, -2), maintenance_expires_on: null, status: 'active' })
+      .execute();
+    licenses += 1;
+  }
+  return { orders, contacts, licenses, unsubscribedContacts, cancelledLicenses, renewLater };
 }
 
 /** What a renewal in the portal does: move the expiry date a year on. */

@@ -1,11 +1,10 @@
 import { type Kysely, sql } from 'kysely';
 import { DateTime } from 'luxon';
-import type { Database, IsoDate, LedgerRow, LedgerStatus } from '../db/types';
+import type { Database, IsoDate, LedgerRow } from '../db/types';
+import type { UndeliveredStatus } from './undelivered-statuses';
 
-/** Statuses `reminders failed` can list: the rows that did not (or may not) reach the recipient. */
-export type UndeliveredStatus = Extract<LedgerStatus, 'failed' | 'unknown' | 'skipped'>;
-export const UNDELIVERED_STATUSES: readonly UndeliveredStatus[] = ['failed', 'unknown', 'skipped'];
-export const DEFAULT_UNDELIVERED: readonly UndeliveredStatus[] = ['failed', 'unknown'];
+// Kept in a module of their own so that the command line can name them without loading kysely.
+export { DEFAULT_UNDELIVERED, UNDELIVERED_STATUSES, type UndeliveredStatus } from './undelivered-statuses';
 
 export interface UndeliveredFilter {
   statuses: readonly UndeliveredStatus[];

@@ -77,6 +77,17 @@ export async function startPreviewServer(options: { config: PreviewConfig; port?
     res.set('Cache-Control', 'no-store').json({ version: templatesFingerprint(dir) });
   });
 
+  // Which variants do not render, so the list can mark them: fetched by the page after it loads,
+  // since compiling every variant takes a moment the selected email should not wait for.
+  app.get('/status', async (_req, res) => {
+    const variants = listVariants(dir, config.offsets);
+    const outcomes = await Promise.all(variants.map(async (ref) => ({ id: variantId(ref), outcome: await render(ref, undefined) })));
+    const broken = outcomes
+      .filter(({ outcome }) => !outcome.email)
+      .map(({ id, outcome }) => ({ id, problems: outcome.problems.map((p) => formatProblem(p, dir)) }));
+    res.set('Cache-Control', 'no-store').json({ version: templatesFingerprint(dir), broken });
+  });
+
   app.get('/email', async (req, res) => {
     const { ref, itemCount } = selected(req.query as Record<string, unknown>);
     const outcome = await render(ref, itemCount);
@@ -155,6 +166,9 @@ function page(dir: string, variants: VariantRef[], ref: VariantRef, itemCount: n
   nav ul { list-style: none; margin: 0; padding: 0; }
   nav a { display: block; padding: 2px 6px; border-radius: 3px; color: #1a73c8; text-decoration: none; }
   nav a[aria-current] { background: #1a73c8; color: #fff; }
+  nav a.broken { color: #b00020; font-weight: 600; }
+  nav a.broken[aria-current] { background: #b00020; color: #fff; }
+  nav .status { color: #52606d; font-size: 12px; margin: 6px 0 0; }
   main { padding: 16px 24px; flex: 1; min-width: 0; }
   .subject span { color: #52606d; } .subject strong { font-size: 16px; }
   .meta { color: #52606d; }
@@ -166,7 +180,7 @@ function page(dir: string, variants: VariantRef[], ref: VariantRef, itemCount: n
   .problems code { white-space: pre-wrap; color: #b00020; }
 </style></head>
 <body>
-<nav aria-label="variants"><strong>Reminder templates</strong>${nav}</nav>
+<nav aria-label="variants"><strong>Reminder templates</strong><p class="status" id="status" aria-live="polite">Checking every variant…</p>${nav}</nav>
 <main>
   <h1>${escapeHtml(ref.family === 'annual' ? 'Annual license' : 'Maintenance')} · ${escapeHtml(ref.locale)} · ${escapeHtml(describeVariant(ref.variant))}</h1>
   ${body}
@@ -180,6 +194,19 @@ function page(dir: string, variants: VariantRef[], ref: VariantRef, itemCount: n
       }).catch(function () {}).then(function () { setTimeout(check, 1000); });
     }
     check();
+    // Mark the variants that do not render, with their first problem as the tooltip.
+    fetch('/status', { cache: 'no-store' }).then(function (r) { return r.json(); }).then(function (data) {
+      var status = document.getElementById('status');
+      data.broken.forEach(function (b) {
+        var link = document.querySelector('nav a[data-variant="' + b.id + '"]');
+        if (!link) return;
+        link.classList.add('broken');
+        link.setAttribute('title', b.problems[0] || 'broken');
+        link.textContent = link.textContent + ' \u26a0 broken';
+      });
+      status.textContent = data.broken.length === 0 ? 'Every variant renders.' : data.broken.length + ' variant(s) broken (marked \u26a0).';
+      status.setAttribute('data-broken', String(data.broken.length));
+    }).catch(function () {});
   })();
 </script>
 </body></html>`;

@@ -157,7 +157,7 @@ export function checkHandlebars(source: string, locate: Locate, options: { exclu
   const checkParts = (parts: readonly string[], scope: Scope, line: number, original: string) => {
     const [head, ...rest] = parts;
     if (!head || !scope.names.includes(head)) {
-      at(line, `unknown variable "${original}"${suggest(head ?? '', scope)}`);
+      at(line, `${unknownOrElsewhere(head ?? '', original, scope)}${suggest(head ?? '', scope)}`);
       return;
     }
     if (rest.length === 0) return;
@@ -253,6 +253,20 @@ export function checkHandlebars(source: string, locate: Locate, options: { exclu
   };
   visit(ast, rootScope);
   return problems;
+}
+
+/**
+ * "unknown variable", unless the name exists in the other scope: `{{customerName}}` is one of each
+ * license's values, so outside `{{#each items}}` it needs the loop, not a different name.
+ */
+function unknownOrElsewhere(head: string, original: string, scope: Scope): string {
+  if (!scope.inEach && ITEM_VARIABLES.includes(head)) {
+    return `"${original}" is a value of each license: use it inside {{#each items}} … {{/each}} (outside the loop there is no single license to take it from)`;
+  }
+  if (scope.inEach && Object.keys(ROOT_VARIABLES).includes(head)) {
+    return `"${original}" belongs to the whole email, not to one license: inside {{#each items}} write {{@root.${original}}}`;
+  }
+  return `unknown variable "${original}"`;
 }
 
 function suggest(name: string, scope: Scope): string {

@@ -7,6 +7,8 @@ export interface TemplateProblem {
   /** 1-based line in that file (0 when the problem concerns the whole file). */
   line: number;
   message: string;
+  /** Set when a slot found no block: `validate` reports every such slot once, at the copy file. */
+  missingBlock?: { name: string; searched: readonly string[] };
 }
 
 /** `templates/annual/en.mjml:12: message`, the file shown relative to the working directory. */

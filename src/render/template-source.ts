@@ -340,7 +340,7 @@ export function composeVariant(dir: string, family: Family, locale: string, vari
     const block = pickBlock(copies, name, variant);
     if (!block) {
       const where = copies.map((c) => c.file).join(' or ') || `${family}/${resolvedLocale}.mjml`;
-      problems.push({ file, line, message: `no "## ${name}" block for the ${describeVariant(variant)} reminder in ${where}` });
+      problems.push({ file, line, message: `no "## ${name}" block for the ${describeVariant(variant)} reminder in ${where}`, missingBlock: { name, searched: copies.map((c) => c.file) } });
       return;
     }
     used.push(block);

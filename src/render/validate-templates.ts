@@ -92,6 +92,9 @@ export async function validateTemplates(dir: string, config: ValidateConfig): Pr
     }
   }
   problems.push(...unusedBlocks(root, usedBlocks));
+  const merged = mergeMissingBlocks(root, problems);
+  problems.length = 0;
+  problems.push(...merged);
   for (const { problem, variants } of rendered.values()) {
     problems.push({ ...problem, message: `${problem.message} (${describeVariants(variants)})` });
   }
@@ -162,9 +165,13 @@ export function checkRendered(
   const input = sampleInput(config, sample, { kind, offset, expired, locale: ref.locale });
   const email = fill(input);
   if (!email) return { problems, subject: null };
+  // A variant missing a block lacks what that block showed: reporting each missing link or name
+  // again, at no line of its own, would bury the one cause under its consequences.
+  const missing = new Set(result.problems.flatMap((p) => (p.missingBlock ? [p.missingBlock.name] : [])));
 
   if (!email.subject) problems.push({ ...subjectWhere(result), message: 'the subject is empty' });
   for (const requirement of REQUIREMENTS) {
+    if (missing.has(requirement.block) || (requirement.expiredBlock && missing.has(requirement.expiredBlock))) continue;
     for (const value of requirement.values(input)) {
       const escaped = Handlebars.escapeExpression(value);
       const found = requirement.link ? email.html.includes(`href="${escaped}"`) : email.html.includes(escaped);
@@ -180,7 +187,7 @@ export function checkRendered(
     }
   }
   const expiry = formatDate(input.items[0]!.expiresOn, compiled.locale);
-  if (!email.html.includes(Handlebars.escapeExpression(expiry))) {
+  if (!missing.has('item-expiry') && !missing.has('item') && !email.html.includes(Handlebars.escapeExpression(expiry))) {
     problems.push({ ...where('item-expiry'), message: 'the email does not show the expiry date {{expiresOn}}' });
   }
   if (expired) {
@@ -201,9 +208,23 @@ export function checkRendered(
     }
   }
   // The single-item wording and a contact without a name must fill too.
-  fill({ ...sampleInput(config, sample, { kind, offset, expired, locale: ref.locale, itemCount: 1 }), contactName: null });
+  const one = fill({ ...sampleInput(config, sample, { kind, offset, expired, locale: ref.locale, itemCount: 1 }), contactName: null });
+  // One email lists every due license of a recipient: a subject written for one ("your annual
+  // license") is wrong for two. The sign: the same words for one and for several, naming a license
+  // in the singular. (A subject that names no license, "Your support & maintenance ends today", fits both.)
+  const several = input.items.length > 1 ? email : fill(sampleInput(config, { ...sample, items: [...sample.items, ...sample.items] }, { kind, offset, expired, locale: ref.locale }));
+  const singular = SINGULAR_ITEM[compiled.locale.split('-')[0] ?? ''];
+  if (one && several && one.subject === several.subject && singular?.test(several.subject)) {
+    problems.push({
+      ...subjectWhere(result),
+      message: `the subject reads the same for one license and for several ("${one.subject}"): write both, e.g. {{#if single}}your annual license{{else}}your {{itemCount}} annual licenses{{/if}}`,
+    });
+  }
   return { problems, subject: email.subject };
 }
+
+/** The word for one license, per language, as a subject written for a single license shows it. */
+const SINGULAR_ITEM: Readonly<Record<string, RegExp>> = { en: /\blicen[cs]e\b(?!s)/i, de: /\bLizenz\b(?!en)/i };
 
 function subjectWhere(result: CompileResult): { file: string; line: number } {
   const block = result.subjectBlock;
@@ -243,4 +264,66 @@ function unusedBlocks(root: string, used: ReadonlySet<string>): TemplateProblem[
     }
   }
   return problems;
+}
+
+/**
+ * A block deleted from `common/en.mjml` leaves a slot empty in every email of both families: one
+ * problem per variant, all pointing at the untouched partial. They are one cause, reported once,
+ * at the copy file the block is missing from, next to where a sibling language has it.
+ */
+function mergeMissingBlocks(root: string, problems: readonly TemplateProblem[]): TemplateProblem[] {
+  const rest: TemplateProblem[] = [];
+  const groups = new Map<string, { name: string; target: string; searched: Set<string>; at: TemplateProblem }>();
+  for (const problem of problems) {
+    const missing = problem.missingBlock;
+    if (!missing) {
+      rest.push(problem);
+      continue;
+    }
+    // The last file searched is the shared one (common/<locale>.mjml): where a block every family uses belongs.
+    const target = missing.searched[missing.searched.length - 1] ?? problem.file;
+    const key = `${missing.name}\0${target}`;
+    const group = groups.get(key) ?? { name: missing.name, target, searched: new Set<string>(), at: problem };
+    for (const file of missing.searched) group.searched.add(file);
+    groups.set(key, group);
+  }
+  for (const { name, target, searched, at } of groups.values()) {
+    const used = `${at.file}:${at.line} shows it in every email without a "## ${name}" of its own (${[...searched].join(', ')})`;
+    const place = whereBlockBelongs(root, target, name);
+    rest.push(
+      place
+        ? { file: target, line: place.line, message: `the "## ${name}" block is missing${place.before ? ` here, before "## ${place.before}"` : ''} (${place.sibling} has one): ${used}` }
+        : { file: target, line: 1, message: `no "## ${name}" block in ${[...searched].join(' or ')}: ${used}` },
+    );
+  }
+  return rest;
+}
+
+/** Where a missing block would go in `file`: before the block that follows it in a sibling language's file. */
+function whereBlockBelongs(root: string, file: string, name: string): { line: number; sibling: string; before: string | null } | null {
+  const folder = path.posix.dirname(file);
+  let own: string[];
+  try {
+    own = readFileSync(path.join(root, file), 'utf8').split(/\r?\n/);
+  } catch {
+    return null;
+  }
+  for (const locale of localeFiles(root, folder).locales) {
+    const sibling = `${folder}/${locale}.mjml`;
+    if (sibling === file) continue;
+    let headings: Array<{ name: string; heading: string }>;
+    try {
+      headings = parseCopyFile(sibling, readFileSync(path.join(root, sibling), 'utf8')).copy.blocks.map((b) => ({ name: b.name, heading: b.key ? `${b.name} ${b.key}` : b.name }));
+    } catch {
+      continue;
+    }
+    const index = headings.findIndex((h) => h.name === name);
+    if (index < 0) continue;
+    for (const next of headings.slice(index + 1).filter((h) => h.name !== name)) {
+      const line = own.findIndex((text) => text.trim() === `## ${next.heading}`);
+      if (line >= 0) return { line: line + 1, sibling, before: next.heading };
+    }
+    return { line: own.length, sibling, before: null };
+  }
+  return null;
 }

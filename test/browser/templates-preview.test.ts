@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -15,6 +15,8 @@ let browser: Browser;
 let page: Page;
 
 beforeAll(async () => {
+  // Said plainly, rather than as playwright's launch error, to whoever runs `npm test` without it.
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: \`apt-get install -y chromium\` (or set CHROMIUM_PATH); the README's quick start lists it`);
   dir = mkdtempSync(path.join(os.tmpdir(), 'templates-preview-'));
   cpSync(TEMPLATES, dir, { recursive: true });
   const config = loadConfig({ TEMPLATES_DIR: dir, UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret' });
@@ -68,4 +70,24 @@ it('reloads when a template is saved and shows its errors instead of the email',
 
   writeFileSync(file, good.replace('## subject\n', '## subject\nFixed: '));
   await page.locator('#subject', { hasText: 'Fixed: Your 2 annual licenses expire in 30 days' }).waitFor({ timeout: 15_000 });
+});
+
+it('marks the broken variants in the list', async () => {
+  await page.goto(`${server.url}?v=annual/en/30`);
+  await page.locator('#status[data-broken="0"]').waitFor({ timeout: 60_000 });
+  expect(await page.locator('nav a.broken').count()).toBe(0);
+
+  const file = path.join(dir, 'maintenance/de.mjml');
+  const good = readFileSync(file, 'utf8');
+  writeFileSync(file, good.replace('## intro 7\n', '## intro 7\n<mj-text>{{renewLink}}</mj-text>\n'));
+  try {
+    await page.reload();
+    await page.locator('#status[data-broken="1"]').waitFor({ timeout: 60_000 });
+    const broken = page.locator('nav a.broken');
+    expect(await broken.getAttribute('data-variant')).toBe('maintenance/de/7');
+    expect(await broken.textContent()).toMatch(/7 days ⚠ broken/);
+    expect(await broken.getAttribute('title')).toMatch(/maintenance\/de\.mjml:\d+: unknown variable "renewLink"/);
+  } finally {
+    writeFileSync(file, good);
+  }
 });

@@ -48,8 +48,8 @@ describe('failed, replay and history', () => {
     expect(rows[0]).toMatchObject({ id, status: 'failed', kind: 'license', license_key: 'KEY-BOUNCE', recipient: 'bounce@example.com', offset_days: 30, expires_on: addDays(T, 30), attempts: 1 });
     expect(rows[0]?.reason).toMatch(/550.*Mailbox unavailable/);
     const table = formatUndelivered(rows);
-    expect(table.split('\n')[0]).toMatch(/^id\s+status\s+kind\s+license\s+order\s+recipient\s+offset\s+expires\s+attempts\s+last reply or reason\s+when$/);
-    expect(table).toMatch(/failed\s+license\s+KEY-BOUNCE\s+ORD-\d+\s+bounce@example\.com\s+30\s+2027-09-01\s+1\s+550 5\.1\.1 Mailbox unavailable/);
+    expect(table.split('\n')[0]).toMatch(/^id\s+status\s+kind\s+license\s+order\s+recipient\s+offset\s+expires\s+attempts\s+when \(UTC\)$/);
+    expect(table).toMatch(/failed\s+license\s+KEY-BOUNCE\s+ORD-\d+\s+bounce@example\.com\s+30\s+2027-09-01\s+1\s+\S+Z\n\s+550 5\.1\.1 Mailbox unavailable/);
 
     const failedJobs = await t.app.sendQueue().getJobs(['failed']);
     expect(failedJobs).toHaveLength(1);

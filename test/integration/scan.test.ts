@@ -278,7 +278,7 @@ describe('the scan command line', () => {
 
   it('two processes scanning at once record and queue the same set as one', async () => {
     for (let i = 0; i < 20; i++) await annual(addDays(T, [90, 60, 30, 14, 7, 0][i % 6] as number), [{ email: `p${i}@example.com` }, { email: 'shared@example.com' }]);
-    const [a, b] = await Promise.all([cli(['scan', '--date', T, '--json']), cli(['scan', '--date', T, '--json'])]);
+    const [a, b] = await Promise.all([cli(['scan', '--date', T, '--force', '--json']), cli(['scan', '--date', T, '--force', '--json'])]);
     const queued = JSON.parse(a.stdout).queued + JSON.parse(b.stdout).queued;
     expect(queued).toBe(40);
     const rows = await ledger();
@@ -292,7 +292,7 @@ describe('the scan command line', () => {
 
   it('prints counts per kind and offset', async () => {
     await annual(addDays(T, 30));
-    const { stdout } = await cli(['scan', '--date', T]);
+    const { stdout } = await cli(['scan', '--date', T, '--force']);
     expect(stdout).toMatch(/Scan for 2027-03-01: 1 queued/);
     expect(stdout).toMatch(/license\s+30\s+1\s+0\s+0/);
   });

@@ -128,9 +128,11 @@ it('refuses bad arguments with one clear line', async () => {
   expect(badTo.error).toBeInstanceOf(UserError);
   expect((badTo.error as Error).message).toBe('--to "not-an-address" is not an email address');
 
-  const badKind = await cli('render', '--kind', 'annual', '--offset', '30');
+  const badKind = await cli('render', '--kind', 'weekly', '--offset', '30');
   expect(badKind.exitCode).not.toBe(0);
-  expect(badKind.stderr.trim()).toBe("error: option '--kind <kind>' argument 'annual' is invalid. Allowed choices are license, maintenance.");
+  expect(badKind.stderr.trim()).toBe(
+    "error: option '--kind <kind>' argument 'weekly' is invalid. expected annual (or license) or maintenance (or lifetime), got \"weekly\"",
+  );
 
   const badOffset = await cli('render', '--kind', 'license', '--offset', 'soon');
   expect(badOffset.stderr.trim()).toBe('error: option \'--offset <days>\' argument \'soon\' is invalid. expected a number of days from 0 to 3650, got "soon"');

@@ -33,7 +33,7 @@ describe('Handlebars placeholders', () => {
       '3: unknown helper "uppercase" (known: plural)',
       '4: unescaped output {{{…}}} is not allowed: use {{…}}, which escapes HTML',
       '5: Handlebars partials {{> …}} are not supported: use <mj-include path="…"/>',
-      '6: unknown variable "licenseKey"',
+      '6: "licenseKey" is a value of each license: use it inside {{#each items}} … {{/each}} (outside the loop there is no single license to take it from)',
     ]);
   });
 

@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
-import { loadDemoData } from '../../demo/demo-data';
 import { businessDate } from '../../dates';
-import { dateOption } from '../options';
 import { UserError } from '../../user-error';
-import { withApp } from '../with-app';
+import { dateOption } from '../options';
 
 export function registerDemoDataCommand(program: Command): void {
   program
@@ -11,6 +9,7 @@ export function registerDemoDataCommand(program: Command): void {
     .description('load demo orders, contacts and licenses into an empty database (for trying the daemon out)')
     .option('--today <YYYY-MM-DD>', 'date the demo expiry dates are relative to (default: today)', dateOption)
     .action(async (options: { today?: string }) => {
+      const [{ loadDemoData }, { withApp }] = await Promise.all([import('../../demo/demo-data'), import('../with-app')]);
       await withApp(async (app) => {
         const today = options.today ?? businessDate(new Date(), app.config.timezone);
         const summary = await loadDemoData(app.db, today).catch((error: Error) => {

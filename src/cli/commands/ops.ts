@@ -1,16 +1,14 @@
 import { hostname, userInfo } from 'node:os';
 import { type Command, InvalidArgumentError } from 'commander';
-import { REMINDER_KINDS, type ReminderKind } from '../../db/types';
-import { ledgerHistory } from '../../ops/history';
-import { holdLicense, releaseLicense, suppressAddress, unsuppressAddress } from '../../ops/holds';
-import { replay } from '../../ops/replay';
-import { DEFAULT_UNDELIVERED, listUndelivered, startOfBusinessDay, UNDELIVERED_STATUSES, type UndeliveredStatus } from '../../ops/undelivered';
-import { normalizeAddress } from '../../send/address';
+import type { ReminderKind } from '../../db/types';
+import { DEFAULT_UNDELIVERED, UNDELIVERED_STATUSES, type UndeliveredStatus } from '../../ops/undelivered-statuses';
 import { isDeliverableAddress } from '../../send/address';
-import { dateOption, positiveIntOption } from '../options';
-import { formatHistory, formatReplay, formatUndelivered, historyJson, ledgerRowJson } from '../ops-format';
 import { UserError } from '../../user-error';
-import { withApp } from '../with-app';
+import { dateOption, kindOption, lookupAddressArg, positiveIntOption } from '../options';
+
+// Each action loads its modules when it runs: a command starts without loading the others'.
+const withApp = async () => (await import('../with-app')).withApp;
+const format = () => import('../ops-format');
 
 /** Who ran a command, for the audit trail: `operator alice@host`. */
 export function operatorName(): string {
@@ -28,23 +26,16 @@ function ledgerIdArg(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value.replace(/^0+(?=\d)/, '')];
 }
 
-/** An address to look up: lenient, since the ledger also records addresses that cannot be delivered. */
-function recipientFilter(value: string): string {
-  const address = normalizeAddress(value);
-  if (!/^[^\s@]+@[^\s@]+$/.test(address)) throw new InvalidArgumentError(`"${value}" is not an email address`);
-  return address;
-}
-
 /** An address to suppress: it must be one that could be delivered to. */
 function emailArg(value: string): string {
-  const address = normalizeAddress(value);
+  const address = value.trim().toLowerCase();
   if (!isDeliverableAddress(address)) throw new InvalidArgumentError(`"${value}" is not an email address`);
   return address;
 }
 
-function kindOption(value: string): ReminderKind {
-  if (!(REMINDER_KINDS as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected ${REMINDER_KINDS.join(' or ')}, got "${value}"`);
-  return value as ReminderKind;
+/** The width to cut `failed` lines to: the terminal's; 120 when the output is not a terminal. */
+function outputWidth(): number {
+  return process.stdout.isTTY && process.stdout.columns ? process.stdout.columns : 120;
 }
 
 function statusOption(value: string): UndeliveredStatus[] {
@@ -69,10 +60,12 @@ export function registerOpsCommands(program: Command): void {
     .option('--status <status>', `failed, unknown or skipped (comma-separated for several; default ${DEFAULT_UNDELIVERED.join(',')})`, statusOption)
     .option('--since <YYYY-MM-DD>', 'only rows whose status changed on or after that day (REMINDER_TIMEZONE)', dateOption)
     .option('--limit <N>', 'show at most the N most recent', positiveIntOption(1_000_000), 1000)
+    .option('--wide', 'do not cut lines to the terminal\'s width: every SMTP reply in full')
     .option('--json', 'one JSON object per line, reasons in full')
     .addHelpText('after', '\nThen: `reminders history --recipient EMAIL` to explain one, `reminders replay ID…` to send again.')
-    .action(async (options: { status?: UndeliveredStatus[]; since?: string; limit: number; json?: boolean }) => {
-      await withApp(async (app) => {
+    .action(async (options: { status?: UndeliveredStatus[]; since?: string; limit: number; wide?: boolean; json?: boolean }) => {
+      const [{ listUndelivered, startOfBusinessDay }, { formatUndelivered, ledgerRowJson }] = await Promise.all([import('../../ops/undelivered'), format()]);
+      await (await withApp())(async (app) => {
         const statuses = options.status ?? DEFAULT_UNDELIVERED;
         const since = options.since ? startOfBusinessDay(options.since, app.config.timezone) : undefined;
         const { rows, total } = await listUndelivered(app.db, { statuses, since, limit: options.limit });
@@ -81,7 +74,7 @@ export function registerOpsCommands(program: Command): void {
         } else if (rows.length === 0) {
           console.log(`No ${statuses.join(' or ')} reminders${options.since ? ` since ${options.since}` : ''}.`);
         } else {
-          console.log(formatUndelivered(rows));
+          console.log(formatUndelivered(rows, options.wide ? undefined : outputWidth()));
           console.log(`${total} ${statuses.join('/')} reminder(s)${options.since ? ` since ${options.since}` : ''}${total > rows.length ? `; the ${rows.length} most recent shown (--limit)` : ''}.`);
         }
         if (total > rows.length && options.json) console.error(`reminders: ${total - rows.length} older row(s) not shown; raise --limit`);
@@ -96,8 +89,8 @@ export function registerOpsCommands(program: Command): void {
     .option('--all-unknown', 'every unknown reminder: it may have been delivered, check before (narrowed by the filters below)')
     .option('--since <YYYY-MM-DD>', 'only rows whose status changed on or after that day (REMINDER_TIMEZONE)', dateOption)
     .option('--license <KEY>', 'only reminders of this license key', nonEmpty('--license'))
-    .option('--recipient <EMAIL>', 'only reminders to this address', recipientFilter)
-    .option('--kind <kind>', `only ${REMINDER_KINDS.join(' or ')} reminders`, kindOption)
+    .option('--recipient <EMAIL>', 'only reminders to this address (as `reminders failed` shows it)', lookupAddressArg)
+    .addOption(kindOption('only reminders of this kind: annual (alias license) or maintenance (alias lifetime)'))
     .option('--dry-run', 'show what would be queued; change nothing')
     .option('--force', 'also re-send rows that were SENT (by id only): a deliberate second copy; needs --reason')
     .option('--reason <text>', 'why: recorded in the audit trail (required with --force)')
@@ -120,7 +113,8 @@ Examples:
         ids: string[] | undefined,
         options: { allFailed?: boolean; allUnknown?: boolean; since?: string; license?: string; recipient?: string; kind?: ReminderKind; dryRun?: boolean; force?: boolean; reason?: string; json?: boolean },
       ) => {
-        await withApp(async (app) => {
+        const [{ replay }, { formatReplay }, { startOfBusinessDay }] = await Promise.all([import('../../ops/replay'), format(), import('../../ops/undelivered')]);
+        await (await withApp())(async (app) => {
           const result = await replay(
             { db: app.db, sendQueue: app.sendQueue(), config: app.config },
             {
@@ -149,11 +143,12 @@ Examples:
     .command('history')
     .description('the full audit of a license or an address: every reminder, its status, Message-ID, template version and events')
     .option('--license <KEY>', 'license key', nonEmpty('--license'))
-    .option('--recipient <EMAIL>', 'recipient address (case-insensitive)', recipientFilter)
+    .option('--recipient <EMAIL>', 'recipient address, as the ledger has it (case-insensitive; also one that is not a valid address)', lookupAddressArg)
     .option('--json', 'one JSON object per ledger row, events included')
     .action(async (options: { license?: string; recipient?: string; json?: boolean }) => {
       if (!options.license && !options.recipient) throw new UserError('history needs --license KEY or --recipient EMAIL (or both)');
-      await withApp(async (app) => {
+      const [{ ledgerHistory }, { formatHistory, historyJson }] = await Promise.all([import('../../ops/history'), format()]);
+      await (await withApp())(async (app) => {
         const result = await ledgerHistory(app.db, { licenseKey: options.license, recipient: options.recipient });
         if (options.json) for (const line of historyJson(result)) console.log(JSON.stringify(line));
         else console.log(formatHistory(result));
@@ -167,7 +162,8 @@ Examples:
     .requiredOption('--reason <text>', 'why, shown as the skip reason', nonEmpty('--reason'))
     .option('--order <ORDER_NUMBER>', 'the order, when the key is on several')
     .action(async (key: string, options: { reason: string; order?: string }) => {
-      await withApp(async (app) => {
+      const { holdLicense } = await import('../../ops/holds');
+      await (await withApp())(async (app) => {
         const { license, previousReason } = await holdLicense(app.db, key, options.reason, { orderNumber: options.order });
         const what = `License ${license.licenseKey} (order ${license.orderNumber})`;
         console.log(
@@ -184,7 +180,8 @@ Examples:
     .argument('<LICENSE_KEY>', 'license key', nonEmpty('LICENSE_KEY'))
     .option('--order <ORDER_NUMBER>', 'the order, when the key is on several')
     .action(async (key: string, options: { order?: string }) => {
-      await withApp(async (app) => {
+      const { releaseLicense } = await import('../../ops/holds');
+      await (await withApp())(async (app) => {
         const { license, releasedReason } = await releaseLicense(app.db, key, { orderNumber: options.order });
         const what = `License ${license.licenseKey} (order ${license.orderNumber})`;
         console.log(
@@ -201,7 +198,8 @@ Examples:
     .argument('<EMAIL>', 'address (case-insensitive)', emailArg)
     .requiredOption('--reason <text>', 'e.g. "hard bounce", "complaint", "manual: asked by phone"', nonEmpty('--reason'))
     .action(async (email: string, options: { reason: string }) => {
-      await withApp(async (app) => {
+      const { suppressAddress } = await import('../../ops/holds');
+      await (await withApp())(async (app) => {
         const { address, previousReason } = await suppressAddress(app.db, email, options.reason);
         console.log(
           previousReason === null
@@ -214,9 +212,10 @@ Examples:
   program
     .command('unsuppress')
     .description('lift a suppression: the address gets its next due reminders normally')
-    .argument('<EMAIL>', 'address (case-insensitive)', recipientFilter)
+    .argument('<EMAIL>', 'address (case-insensitive)', lookupAddressArg)
     .action(async (email: string) => {
-      await withApp(async (app) => {
+      const { unsuppressAddress } = await import('../../ops/holds');
+      await (await withApp())(async (app) => {
         const { address, removedReason } = await unsuppressAddress(app.db, email);
         console.log(removedReason === null ? `${address} was not suppressed; nothing changed.` : `${address} is no longer suppressed (was: ${removedReason}).`);
       });

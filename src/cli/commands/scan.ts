@@ -1,19 +1,30 @@
 import type { Command } from 'commander';
-import { businessDate } from '../../dates';
-import { runScan, type ScanSummary } from '../../scan/run-scan';
+import type { ScanSummary } from '../../scan/run-scan';
+import { businessDate, daysBetween } from '../../dates';
+import { UserError } from '../../user-error';
 import { dateOption } from '../options';
 import { formatTable } from '../table';
-import { withApp } from '../with-app';
 
 export function registerScanCommand(program: Command): void {
   program
     .command('scan')
     .description('record and queue every reminder due on a business date (idempotent)')
     .option('--date <YYYY-MM-DD>', 'business date to scan (default: today in REMINDER_TIMEZONE)', dateOption)
+    .option('--force', 'scan a date after today: sends that day\'s reminders now, early (rehearsals, tests)')
     .option('--json', 'print the summary as JSON')
-    .action(async (options: { date?: string; json?: boolean }) => {
+    .action(async (options: { date?: string; force?: boolean; json?: boolean }) => {
+      const [{ runScan }, { withApp }] = await Promise.all([import('../../scan/run-scan'), import('../with-app')]);
       await withApp(async (app) => {
-        const date = options.date ?? businessDate(new Date(), app.config.timezone);
+        const today = businessDate(new Date(), app.config.timezone);
+        const date = options.date ?? today;
+        const ahead = daysBetween(today, date);
+        // Customers would get that day's reminders now: days or months early, and never again.
+        if (ahead > 0 && !options.force) {
+          throw new UserError(
+            `${date} is ${ahead} day(s) after today (${today} in ${app.config.timezone}): scanning it sends that day's reminders now, early. ` +
+              `See them first with \`reminders forecast --from ${date} --days 1\`; add --force to scan it anyway.`,
+          );
+        }
         const summary = await runScan({ db: app.db, sendQueue: app.sendQueue(), config: app.config, logger: app.logger }, date);
         console.log(options.json ? JSON.stringify(summary) : formatScanSummary(summary));
       }, { needs: ['postgres', 'redis'] });

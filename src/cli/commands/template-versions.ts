@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { databaseVersionStore } from '../../render/template-versions';
 import { UserError } from '../../user-error';
-import { withApp } from '../with-app';
 
 /**
  * `reminders templates version <hash>`: what a template version said, as the worker kept it when
@@ -14,6 +12,7 @@ export function registerTemplateVersionCommand(templates: Command): void {
     .argument('<version>', 'the 12-character version hash')
     .option('--html', 'print the compiled HTML instead of the source files')
     .action(async (version: string, options: { html?: boolean }) => {
+      const [{ withApp }, { databaseVersionStore }] = await Promise.all([import('../with-app'), import('../../render/template-versions')]);
       await withApp(async (app) => {
         const stored = await databaseVersionStore(app.db).find(version.trim());
         if (stored.length === 0) {

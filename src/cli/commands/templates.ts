@@ -1,24 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Command, InvalidArgumentError, Option } from 'commander';
-import { type Kysely, sql } from 'kysely';
-import { type Config, loadConfig } from '../../config';
+import { type Command, InvalidArgumentError } from 'commander';
+import type { Kysely } from 'kysely';
+import type { Config } from '../../config';
 import type { Database, ReminderKind } from '../../db/types';
 import { normalizeLocale } from '../../render/locale';
-import { startPreviewServer } from '../../render/preview-server';
-import { renderOnce } from '../../render/render-sample';
-import { loadSampleData, SAMPLE_DAYS_EXPIRED, sampleInput } from '../../render/sample-data';
-import { formatProblem } from '../../render/template-problem';
+import type { TemplateProblem } from '../../render/template-problem';
 import type { ReminderEmailInput } from '../../render/types';
-import { validateTemplates } from '../../render/validate-templates';
-import { addDays } from '../../dates';
-import { isDeliverableAddress, senderDomain } from '../../send/address';
-import { createMailer } from '../../send/create-mailer';
-import { portalLinks } from '../../render/portal-links';
-import { unsubscribeUrl } from '../../unsubscribe/token';
+import { isDeliverableAddress } from '../../send/address';
 import { UserError } from '../../user-error';
-import { withApp } from '../with-app';
+import { kindOption as anyKindOption } from '../options';
 
 interface VariantOptions {
   kind: ReminderKind;
@@ -27,10 +19,7 @@ interface VariantOptions {
   expired?: boolean;
 }
 
-const kindOption = () =>
-  new Option('--kind <kind>', 'license (annual licenses) or maintenance (lifetime licenses\' support & maintenance)')
-    .choices(['license', 'maintenance'])
-    .makeOptionMandatory();
+const kindOption = () => anyKindOption().makeOptionMandatory();
 
 function offsetOption(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) > 3650) throw new InvalidArgumentError(`expected a number of days from 0 to 3650, got "${value}"`);
@@ -43,6 +32,11 @@ function localeOption(value: string): string {
   return locale;
 }
 
+/** A TEMPLATES_DIR that is not there is one sentence, not a list of every file it lacks. */
+function requireTemplatesDir(dir: string): void {
+  if (!existsSync(dir)) throw new UserError(`the templates folder ${dir} does not exist: set TEMPLATES_DIR to the folder with annual/, maintenance/ and common/ (default: ./templates)`);
+}
+
 /** The offset to render: --offset, or 0 for --expired (the expiry-day reminder sent late). */
 function resolveOffset(options: VariantOptions): number {
   if (options.offset !== undefined) return options.offset;
@@ -50,14 +44,17 @@ function resolveOffset(options: VariantOptions): number {
   throw new UserError('--offset <days> is required (e.g. --offset 30), unless --expired is given');
 }
 
-function printProblems(problems: { file: string; line: number; message: string }[], dir: string): void {
-  for (const problem of problems) console.log(formatProblem(problem, dir));
+/** Problems go to stdout for `validate` (they are its report), to stderr where an email was asked for. */
+async function printProblems(problems: TemplateProblem[], dir: string, print: (line: string) => void = console.log): Promise<void> {
+  const { formatProblem } = await import('../../render/template-problem');
+  for (const problem of problems) print(formatProblem(problem, dir));
 }
 
 async function renderOrFail(config: Config, input: ReminderEmailInput) {
+  const { renderOnce } = await import('../../render/render-sample');
   const outcome = await renderOnce(config.templatesDir, input);
   if (!outcome.email) {
-    printProblems(outcome.problems, config.templatesDir);
+    await printProblems(outcome.problems, config.templatesDir, (line) => console.error(line));
     throw new UserError(`the ${input.kind} template (${input.locale}, ${input.expired ? 'expired' : `offset ${input.offset}`}) is broken: fix the problem(s) above`);
   }
   return outcome.email;
@@ -65,6 +62,13 @@ async function renderOrFail(config: Config, input: ReminderEmailInput) {
 
 /** The email a real license's first contact would get for this reminder, read from the portal tables. */
 async function licenseInput(db: Kysely<Database>, config: Config, key: string, options: VariantOptions, offset: number): Promise<{ input: ReminderEmailInput; sentOn: string }> {
+  const [{ sql }, { addDays }, { SAMPLE_DAYS_EXPIRED }, { portalLinks }, { unsubscribeUrl }] = await Promise.all([
+    import('kysely'),
+    import('../../dates'),
+    import('../../render/sample-data'),
+    import('../../render/portal-links'),
+    import('../../unsubscribe/token'),
+  ]);
   const license = await db
     .selectFrom('licenses')
     .innerJoin('orders', 'orders.id', 'licenses.order_id')
@@ -138,9 +142,11 @@ export function registerTemplateCommands(program: Command): void {
     .command('validate')
     .description('compile every family × offset × language (and the expired copy) with the sample data; list every problem as file:line: message')
     .action(async () => {
+      const [{ loadConfig }, { validateTemplates }] = await Promise.all([import('../../config'), import('../../render/validate-templates')]);
       const config = loadConfig();
+      requireTemplatesDir(config.templatesDir);
       const report = await validateTemplates(config.templatesDir, config);
-      printProblems(report.problems, config.templatesDir);
+      await printProblems(report.problems, config.templatesDir);
       const shown = path.relative(process.cwd(), config.templatesDir) || '.';
       if (report.problems.length > 0) {
         console.log(`${report.problems.length} problem(s) in ${shown}/ (${report.checked} emails checked)`);
@@ -162,15 +168,18 @@ export function registerTemplateCommands(program: Command): void {
     .option('--license <key>', 'use this license (and its order\'s first contact) from the database instead of the sample data')
     .action(async (options: VariantOptions & { text?: boolean; out?: string; license?: string }) => {
       const offset = resolveOffset(options);
+      const [{ loadConfig }, { loadSampleData, sampleInput }] = await Promise.all([import('../../config'), import('../../render/sample-data')]);
       const build = async (): Promise<{ config: Config; input: ReminderEmailInput; note: string }> => {
         if (options.license) {
           const key = options.license;
+          const { withApp } = await import('../with-app');
           return withApp(async (app) => {
             const { input, sentOn } = await licenseInput(app.db, app.config, key, options, offset);
             return { config: app.config, input, note: ` as it would be sent on ${sentOn} to ${input.recipient}` };
           });
         }
         const config = loadConfig();
+        requireTemplatesDir(config.templatesDir);
         const sample = loadSampleData(config.templatesDir);
         const input = sampleInput(config, sample, { kind: options.kind, offset, expired: options.expired, locale: options.locale });
         return { config, input, note: ' with the sample data' };
@@ -179,7 +188,11 @@ export function registerTemplateCommands(program: Command): void {
       const email = await renderOrFail(config, input);
       const output = options.text ? email.text : email.html;
       if (options.out) {
-        writeFileSync(options.out, output);
+        try {
+          writeFileSync(options.out, output);
+        } catch (error) {
+          throw new UserError(`cannot write --out ${options.out}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'its folder does not exist' : (error as Error).message}`);
+        }
         console.log(`Wrote ${options.out}${note}. Subject: ${email.subject}`);
       } else {
         process.stdout.write(output.endsWith('\n') ? output : `${output}\n`);
@@ -195,12 +208,15 @@ export function registerTemplateCommands(program: Command): void {
       return Number(value);
     }, 4000)
     .action(async (options: { port: number }) => {
+      const [{ loadConfig }, { startPreviewServer }] = await Promise.all([import('../../config'), import('../../render/preview-server')]);
       const config = loadConfig();
+      requireTemplatesDir(config.templatesDir);
       let server;
       try {
         server = await startPreviewServer({ config, port: options.port, host: '127.0.0.1' });
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new UserError(`port ${options.port} is in use: pick another with --port`);
+        if ((error as NodeJS.ErrnoException).code === 'EACCES') throw new UserError(`port ${options.port} needs privileges this user does not have: pick one above 1023 with --port`);
         throw error;
       }
       console.log(`Previewing ${config.templatesDir} at ${server.url} (Ctrl+C to stop)`);
@@ -223,21 +239,33 @@ export function registerTemplateCommands(program: Command): void {
       const to = options.to.trim();
       if (!isDeliverableAddress(to)) throw new UserError(`--to "${options.to}" is not an email address`);
       const offset = resolveOffset(options);
+      const [{ loadConfig }, { loadSampleData, sampleInput }, { createMailer }, { senderDomain }, { smtpSendFailure }] = await Promise.all([
+        import('../../config'),
+        import('../../render/sample-data'),
+        import('../../send/create-mailer'),
+        import('../../send/address'),
+        import('../../service-checks'),
+      ]);
       const config = loadConfig();
+      requireTemplatesDir(config.templatesDir);
       const sample = loadSampleData(config.templatesDir);
       const input = sampleInput(config, sample, { kind: options.kind, offset, expired: options.expired, locale: options.locale, recipient: to });
       const email = await renderOrFail(config, input);
       const mailer = createMailer(config);
       try {
-        const result = await mailer.send({
-          from: config.mailFrom,
-          to,
-          subject: `[TEST] ${email.subject}`,
-          html: email.html,
-          text: email.text,
-          messageId: `test.${randomUUID()}@${senderDomain(config.mailFrom)}`,
-          headers: { 'X-Reminders-Test': '1', 'X-Reminders-Template-Version': email.templateVersion },
-        });
+        const result = await mailer
+          .send({
+            from: config.mailFrom,
+            to,
+            subject: `[TEST] ${email.subject}`,
+            html: email.html,
+            text: email.text,
+            messageId: `test.${randomUUID()}@${senderDomain(config.mailFrom)}`,
+            headers: { 'X-Reminders-Test': '1', 'X-Reminders-Template-Version': email.templateVersion },
+          })
+          .catch((error: unknown) => {
+            throw smtpSendFailure(config.smtpUrl ?? '', to, error);
+          });
         console.log(`Sent "[TEST] ${email.subject}" to ${to} via ${mailer.description}: ${result.response}`);
       } finally {
         await mailer.close();
