@@ -1,11 +1,10 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Config } from './config';
 import { createDb } from './db/connection';
 import type { Database } from './db/types';
 import { createLogger, type Logger } from './logger';
-import { createQueue, createRedis, SCAN_QUEUE, SEND_QUEUE } from './queue/queues';
+import { createQueue, createRedis, type RedisClient, SCAN_QUEUE, SEND_QUEUE } from './queue/queues';
 import type { Renderer } from './render/types';
 import { createMailer } from './send/create-mailer';
 import type { Mailer } from './send/mailer';
@@ -20,7 +19,11 @@ export interface App {
   readonly config: Config;
   readonly logger: Logger;
   readonly db: Kysely<Database>;
-  redis(): Redis;
+  /** The workers' connection: commands wait out an outage (BullMQ's blocking calls need it). */
+  redis(): RedisClient;
+  /** The queues' connection: a call made while Redis is unreachable fails at once. */
+  producerRedis(): RedisClient;
+  /** Queues to add jobs to and read counts from, on the producer connection. */
   scanQueue(): Queue;
   sendQueue(): Queue;
   mailer(): Mailer;
@@ -45,7 +48,7 @@ function watchErrors(queue: Queue, logger: Logger): Queue {
 export function createApp(config: Config, options: { logger?: Logger } = {}): App {
   const releases: Release[] = [];
   const logger = options.logger ?? createLogger(config.logLevel);
-  const db = createDb(config.databaseUrl);
+  const db = createDb(config.databaseUrl, { reconnectMs: config.databaseReconnectMs });
   releases.push(() => db.destroy());
 
   const lazy = <T>(make: () => T, release: (value: T) => Promise<void> | void): (() => T) => {
@@ -60,18 +63,17 @@ export function createApp(config: Config, options: { logger?: Logger } = {}): Ap
     };
   };
 
-  const redis = lazy(
-    () => createRedis(config.redisUrl),
-    async (r) => {
-      // QUIT would wait for a connection that may never come back.
-      if (r.status === 'ready') await r.quit().catch(() => r.disconnect());
-      else r.disconnect();
-    },
-  );
+  const releaseRedis = async (r: RedisClient) => {
+    // QUIT would wait for a connection that may never come back.
+    if (r.status === 'ready') await r.quit().catch(() => r.disconnect());
+    else r.disconnect();
+  };
+  const redis = lazy(() => createRedis(config.redis, 'worker'), releaseRedis);
+  const producerRedis = lazy(() => createRedis(config.redis, 'producer'), releaseRedis);
   // Closing a queue whose Redis is gone waits for a reconnect: bound it, the connection is ours to drop.
-  const closeQueue = (q: Queue) => (redis().status === 'ready' ? q.close() : Promise.race([q.close(), delay(1000)]));
-  const scanQueue = lazy(() => watchErrors(createQueue(SCAN_QUEUE, redis(), config.queuePrefix), logger), closeQueue);
-  const sendQueue = lazy(() => watchErrors(createQueue(SEND_QUEUE, redis(), config.queuePrefix), logger), closeQueue);
+  const closeQueue = (q: Queue) => (producerRedis().status === 'ready' ? q.close() : Promise.race([q.close(), delay(1000)]));
+  const scanQueue = lazy(() => watchErrors(createQueue(SCAN_QUEUE, producerRedis(), config.queuePrefix), logger), closeQueue);
+  const sendQueue = lazy(() => watchErrors(createQueue(SEND_QUEUE, producerRedis(), config.queuePrefix), logger), closeQueue);
   const mailer = lazy(
     () => createMailer(config),
     (m) => m.close(),
@@ -88,6 +90,7 @@ export function createApp(config: Config, options: { logger?: Logger } = {}): Ap
     logger,
     db,
     redis,
+    producerRedis,
     scanQueue,
     sendQueue,
     mailer,

@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import type { Database, LedgerRow } from '../db/types';
 import { PermanentJobError } from '../queue/job-definition';
 import { claimRows, type ClaimSelection, recordOutcome } from '../ledger/claims';
+import { retryOnConnectionLoss } from '../db/connection-errors';
 import type { Logger } from '../logger';
 import { TemplateError, type ReminderEmailInput, type Renderer } from '../render/types';
 import { normalizeAddress } from '../scan/candidates';
@@ -91,8 +92,9 @@ export async function sendGroup(deps: SendDeps, selection: ClaimSelection, attem
   // providers drop it as a duplicate; its replay group key is unique per replay.
   const forced = claimed.some((r) => r.forced);
   const messageId = messageIdFor(ids, config.mailFrom, forced ? first.group_key : undefined);
+  let response: string;
   try {
-    const { response } = await deps.mailer.send({
+    ({ response } = await deps.mailer.send({
       from: config.mailFrom,
       to: first.recipient,
       subject: rendered.subject,
@@ -101,10 +103,7 @@ export async function sendGroup(deps: SendDeps, selection: ClaimSelection, attem
       messageId,
       unsubscribeUrl: unsubscribeUrl(config.publicUrl, first.recipient, config.unsubscribeSecret),
       headers: { 'X-Reminder-Ids': ids.join(','), 'X-Template-Version': rendered.templateVersion },
-    });
-    await record({ status: 'sent', event: 'sent', detail: response, messageId, templateVersion: rendered.templateVersion });
-    logger.info({ ...context, outcome: 'sent', messageId, templateVersion: rendered.templateVersion }, 'reminder sent');
-    return { ...result, sent: ids, messageId };
+    }));
   } catch (error) {
     const kind = classifySmtpError(error);
     const detail = describeSmtpError(error);
@@ -129,6 +128,12 @@ export async function sendGroup(deps: SendDeps, selection: ClaimSelection, attem
     logger.info({ ...context, outcome: 'retry', reason: detail }, 'transient send failure; will retry');
     throw error;
   }
+  // The message is out. Only SMTP failures are read above: a database error here must not pass
+  // for one, or the rows would go back to pending and be sent again. Recording survives a
+  // database restart; if it still fails, the rows stay claimed and end up `unknown`, never resent.
+  await retryOnConnectionLoss(() => record({ status: 'sent', event: 'sent', detail: response, messageId, templateVersion: rendered.templateVersion }));
+  logger.info({ ...context, outcome: 'sent', messageId, templateVersion: rendered.templateVersion }, 'reminder sent');
+  return { ...result, sent: ids, messageId };
 }
 
 /**
