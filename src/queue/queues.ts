@@ -39,8 +39,9 @@ export function createRedis(target: RedisTarget, role: RedisRole = 'worker'): Re
       password: target.password,
       sentinelPassword: target.sentinelPassword,
       ...(target.tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
-      // Listen for the sentinels' switch-master message, so a failover is followed at once rather than at the next error.
-      failoverDetector: true,
+      // Not `failoverDetector`: in ioredis 6 its sentinel connections outlive quit() and keep the
+      // process from exiting. A killed master closes the connection and a demoted one answers
+      // READONLY; either way the client asks the sentinels for the new master.
       maxRetriesPerRequest,
       enableOfflineQueue,
       reconnectOnError: reconnectOnReadonly,

@@ -84,6 +84,9 @@ async function seed(db: ReturnType<typeof createDb>): Promise<void> {
 
 const elapsed = (since: number) => Date.now() - since;
 
+/** Progress on stderr: a run takes a minute or more, and a stuck one should say where. */
+const step = (topology: string, message: string) => process.stderr.write(`${new Date().toISOString().slice(11, 23)} [${topology}] ${message}\n`);
+
 /**
  * A simulated fortnight on one topology: three `reminders work` processes and two schedulers
  * (`reminders start --no-worker`), each its own process; the test plays the clock by queueing
@@ -121,11 +124,13 @@ export async function runFortnight(topology: Topology): Promise<FortnightReport>
   const processes: ReturnType<typeof spawnCli>[] = [];
   try {
     // Two hosts migrating at once: one applies, the other waits for the lock and finds nothing to do.
+    step(topology.name, 'migrating from two processes at once');
     const migrations = [spawnCli(['migrate'], env), spawnCli(['migrate'], env)];
     const migrateExits = await Promise.all(migrations.map(exited));
     if (migrateExits.some((code) => code !== 0)) throw new Error(`migrate failed: ${migrations.map((m) => m.output()).join('\n')}`);
     await seed(db);
 
+    step(topology.name, 'starting three workers and two schedulers');
     for (let i = 0; i < 3; i++) processes.push(spawnCli(['work'], env));
     for (let i = 0; i < 2; i++) processes.push(spawnCli(['start', '--no-worker', '--no-http'], env));
     await until(() => processes.every((p) => /send worker started|daemon started/.test(p.output())), 'three workers and two schedulers to start', 120_000).catch(
@@ -180,16 +185,19 @@ export async function runFortnight(topology: Topology): Promise<FortnightReport>
     for (let day = 0; day < DAYS; day++) {
       const date = addDays(FIRST_DAY, day);
       await scanDay(date);
+      step(topology.name, `scanned ${date} twice; ${smtp.received.length} emails so far`);
       if (day === FAULT_DAY && topology.fault) {
         const before = smtp.received.length;
         await until(() => smtp.received.length >= before + 5, 'the burst to start arriving', 60_000);
         const open = await db.selectFrom('reminder_ledger').select(sql<string>`count(*)`.as('n')).where('status', 'in', ['pending', 'sending']).executeTakeFirstOrThrow();
+        step(topology.name, `injecting the fault with ${open.n} reminders pending`);
         const faultAt = Date.now();
         fault = `${await topology.fault.inject({ queuePrefix: config.queuePrefix })} with ${open.n} reminders pending`;
         recovery = timeRecovery(topology.fault.probe, faultAt);
       }
     }
     const recovered = await recovery;
+    step(topology.name, recovered ? `recovered: service back after ${recovered.back} ms, sends resumed after ${recovered.resumed} ms` : 'no fault');
 
     // Done when nothing is pending or being sent. A send job lost with a failed-over master is
     // resubmitted by the next scan, as the daemon's periodic check would do in production.
@@ -214,6 +222,7 @@ export async function runFortnight(topology: Topology): Promise<FortnightReport>
       180_000,
     );
 
+    step(topology.name, `ledger settled; ${smtp.received.length} emails; stopping the processes`);
     for (const p of processes) p.kill('SIGTERM');
     const processExits = await Promise.all(processes.map(exited));
 
@@ -240,6 +249,10 @@ export async function runFortnight(topology: Topology): Promise<FortnightReport>
       unknownWithoutReason: due.filter((r) => r.status === 'unknown' && !r.reason).length,
       processExits,
     };
+  } catch (error) {
+    // What the processes said is the best clue to a stuck run.
+    step(topology.name, `failed: ${(error as Error).message}\n${processes.map((p, i) => `--- process ${i}\n${p.output().slice(-3000)}`).join('\n')}`);
+    throw error;
   } finally {
     for (const p of processes) if (p.exitCode === null) p.kill('SIGKILL');
     await Promise.all(processes.map(exited));
