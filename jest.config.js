@@ -3,6 +3,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // The topology runs start their own servers and take minutes: `npm run test:topologies`.
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/topologies/'],
   transform: { '^.+\\.ts$': 'ts-jest' },
   testTimeout: 60000,
   // Each integration file owns a database and a queue prefix, so files may run in parallel.

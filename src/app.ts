@@ -1,10 +1,10 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Config } from './config';
 import { createDb } from './db/connection';
 import type { Database } from './db/types';
 import { createLogger, type Logger } from './logger';
+import type { RedisClient } from './queue/queues';
 import { TemplateHealth } from './render/template-health';
 import type { Renderer } from './render/types';
 import type { Mailer } from './send/mailer';
@@ -25,7 +25,11 @@ export interface App {
   readonly db: Kysely<Database>;
   /** Template edits the renderer refused (for /healthz and /metrics). */
   readonly templateHealth: TemplateHealth;
-  redis(): Redis;
+  /** The workers' connection: commands wait out an outage (BullMQ's blocking calls need it). */
+  redis(): RedisClient;
+  /** The queues' connection: a call made while Redis is unreachable fails at once. */
+  producerRedis(): RedisClient;
+  /** Queues to add jobs to and read counts from, on the producer connection. */
   scanQueue(): Queue;
   sendQueue(): Queue;
   mailer(): Mailer;
@@ -51,7 +55,7 @@ export function createApp(config: Config, options: { logger?: Logger } = {}): Ap
   const releases: Release[] = [];
   const logger = options.logger ?? createLogger(config.logLevel);
   // Each send in flight holds a connection from just before the hand-over to the record.
-  const db = createDb(config.databaseUrl, Math.max(10, config.sendConcurrency + 4));
+  const db = createDb(config.databaseUrl, { maxConnections: Math.max(10, config.sendConcurrency + 4), reconnectMs: config.databaseReconnectMs });
   const templateHealth = new TemplateHealth();
   releases.push(() => db.destroy());
 
@@ -67,18 +71,17 @@ export function createApp(config: Config, options: { logger?: Logger } = {}): Ap
     };
   };
 
-  const redis = lazy(
-    () => queues().createRedis(config.redisUrl),
-    async (r) => {
-      // QUIT would wait for a connection that may never come back.
-      if (r.status === 'ready') await r.quit().catch(() => r.disconnect());
-      else r.disconnect();
-    },
-  );
+  const releaseRedis = async (r: RedisClient) => {
+    // QUIT would wait for a connection that may never come back.
+    if (r.status === 'ready') await r.quit().catch(() => r.disconnect());
+    else r.disconnect();
+  };
+  const redis = lazy(() => queues().createRedis(config.redis, 'worker'), releaseRedis);
+  const producerRedis = lazy(() => queues().createRedis(config.redis, 'producer'), releaseRedis);
   // Closing a queue whose Redis is gone waits for a reconnect: bound it, the connection is ours to drop.
-  const closeQueue = (q: Queue) => (redis().status === 'ready' ? q.close() : Promise.race([q.close(), delay(1000)]));
-  const scanQueue = lazy(() => watchErrors(queues().createQueue(queues().SCAN_QUEUE, redis(), config.queuePrefix), logger), closeQueue);
-  const sendQueue = lazy(() => watchErrors(queues().createQueue(queues().SEND_QUEUE, redis(), config.queuePrefix), logger), closeQueue);
+  const closeQueue = (q: Queue) => (producerRedis().status === 'ready' ? q.close() : Promise.race([q.close(), delay(1000)]));
+  const scanQueue = lazy(() => watchErrors(queues().createQueue(queues().SCAN_QUEUE, producerRedis(), config.queuePrefix), logger), closeQueue);
+  const sendQueue = lazy(() => watchErrors(queues().createQueue(queues().SEND_QUEUE, producerRedis(), config.queuePrefix), logger), closeQueue);
   const mailer = lazy(
     () => (require('./send/create-mailer') as typeof import('./send/create-mailer')).createMailer(config),
     (m) => m.close(),
@@ -103,6 +106,7 @@ export function createApp(config: Config, options: { logger?: Logger } = {}): Ap
     db,
     templateHealth,
     redis,
+    producerRedis,
     scanQueue,
     sendQueue,
     mailer,

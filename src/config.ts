@@ -3,6 +3,7 @@ import { parse as parseDotenv } from 'dotenv';
 import { existsSync, readFileSync } from 'node:fs';
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
+import { effectiveQueuePrefix, parseRedisUrl, type RedisTarget } from './queue/redis-url';
 
 /** A configuration problem, named by variable: printed as one line and the process exits non-zero. */
 export class ConfigError extends Error {
@@ -28,6 +29,18 @@ const url = (protocols: readonly string[]) =>
         return false;
       }
     }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+
+/** REDIS_URL in any of its three forms (one server, Sentinel, Cluster); see src/queue/redis-url.ts. */
+const redisUrl = z
+  .string()
+  .trim()
+  .superRefine((value, ctx) => {
+    try {
+      parseRedisUrl(value);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    }
+  });
 
 const email = z.string().trim().email('must be an email address');
 
@@ -62,7 +75,7 @@ const cron = z
 /** Every variable the service reads, with its local default. `.env.example` documents each one. */
 const schema = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/reminders'),
-  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),
   QUEUE_PREFIX: z
     .string()
     .trim()
@@ -98,6 +111,7 @@ const schema = z.object({
   HTTP_HOST: z.string().trim().min(1).default('127.0.0.1'),
   ADMIN_TOKEN: z.string().trim().default(''),
   UNSUBSCRIBE_SECRET: z.string().trim().default('').refine((value) => value === '' || value.length >= 16, 'must be at least 16 characters (e.g. `openssl rand -hex 32`)'),
+  DATABASE_RECONNECT_MS: integer(0, 3_600_000).default(60_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -105,8 +119,13 @@ type Raw = z.infer<typeof schema>;
 
 export interface Config {
   readonly databaseUrl: string;
+  /** REDIS_URL as given (for messages); `redis` is what it means. */
   readonly redisUrl: string;
+  readonly redis: RedisTarget;
+  /** QUEUE_PREFIX, wrapped in a {hash tag} on a Redis Cluster. */
   readonly queuePrefix: string;
+  /** How long a lost PostgreSQL connection is retried before the query fails (restart, failover). */
+  readonly databaseReconnectMs: number;
   readonly smtpUrl: string;
   readonly smtpPoolSize: number;
   readonly outboxDir: string;
@@ -154,10 +173,13 @@ function fromRaw(raw: Raw): Config {
     );
   }
   const stripSlash = (value: string) => value.replace(/\/+$/, '');
+  const redis = parseRedisUrl(raw.REDIS_URL);
   return Object.freeze({
     databaseUrl: raw.DATABASE_URL,
+    databaseReconnectMs: raw.DATABASE_RECONNECT_MS,
     redisUrl: raw.REDIS_URL,
-    queuePrefix: raw.QUEUE_PREFIX,
+    redis: Object.freeze(redis),
+    queuePrefix: effectiveQueuePrefix(raw.QUEUE_PREFIX, redis),
     smtpUrl: raw.SMTP_URL,
     smtpPoolSize: raw.SMTP_POOL_SIZE,
     outboxDir: path.resolve(raw.OUTBOX_DIR),

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from './db/types';
 import type { Mailer } from './send/mailer';
@@ -67,7 +67,7 @@ function safeUrl(url: string): URL | null {
 }
 
 /** Waits up to `timeoutMs` for Redis; the queue client would otherwise retry forever in silence. */
-export async function checkRedis(redis: Redis, url: string, timeoutMs = 5000): Promise<void> {
+export async function checkRedis(redis: Redis | Cluster, url: string, timeoutMs = 5000): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   let onError: (error: unknown) => void = () => undefined;
   try {

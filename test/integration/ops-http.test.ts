@@ -82,6 +82,7 @@ describe('health and metrics', () => {
       await server.close();
       // Not app.close(): closing a BullMQ queue waits for a connection that never comes.
       app.redis().disconnect();
+      app.producerRedis().disconnect();
       await app.db.destroy();
     }
   });
