@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
-import type { Config } from './config';
+import { type Config, secretsOf } from './config';
 import { createDb } from './db/connection';
 import type { Database } from './db/types';
 import { createLogger, type Logger } from './logger';
@@ -44,7 +44,7 @@ function watchErrors(queue: Queue, logger: Logger): Queue {
 
 export function createApp(config: Config, options: { logger?: Logger } = {}): App {
   const releases: Release[] = [];
-  const logger = options.logger ?? createLogger(config.logLevel);
+  const logger = options.logger ?? createLogger(config.logLevel, 2, secretsOf(config));
   const db = createDb(config.databaseUrl);
   releases.push(() => db.destroy());
 
