@@ -3,6 +3,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // The fault suite runs on its own: `npm run test:faults` (test/faults/jest.config.js).
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/faults/'],
   transform: { '^.+\\.ts$': 'ts-jest' },
   testTimeout: 60000,
   // Each integration file owns a database and a queue prefix, so files may run in parallel.
