@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Kysely } from 'kysely';
-import type { Config } from './config';
+import { type Config, secretsOf } from './config';
 import { createDb } from './db/connection';
 import type { Database } from './db/types';
 import { createLogger, type Logger } from './logger';
@@ -53,7 +53,7 @@ function watchErrors(queue: Queue, logger: Logger): Queue {
 
 export function createApp(config: Config, options: { logger?: Logger } = {}): App {
   const releases: Release[] = [];
-  const logger = options.logger ?? createLogger(config.logLevel);
+  const logger = options.logger ?? createLogger(config.logLevel, 2, secretsOf(config));
   // Each send in flight holds a connection from just before the hand-over to the record.
   const db = createDb(config.databaseUrl, { maxConnections: Math.max(10, config.sendConcurrency + 4), reconnectMs: config.databaseReconnectMs });
   const templateHealth = new TemplateHealth();

@@ -3,7 +3,8 @@ import { parse as parseDotenv } from 'dotenv';
 import { existsSync, readFileSync } from 'node:fs';
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
-import { effectiveQueuePrefix, parseRedisUrl, type RedisTarget } from './queue/redis-url';
+import { effectiveQueuePrefix, parseRedisUrl, type RedisTarget } from './redis-url';
+import { maskUrlCredentials, urlPassword } from './redact';
 
 /** A configuration problem, named by variable: printed as one line and the process exits non-zero. */
 export class ConfigError extends Error {
@@ -30,17 +31,64 @@ const url = (protocols: readonly string[]) =>
       }
     }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
 
-/** REDIS_URL in any of its three forms (one server, Sentinel, Cluster); see src/queue/redis-url.ts. */
+/** REDIS_URL in any of its three forms (one server, Sentinel, Cluster); see src/redis-url.ts. */
 const redisUrl = z
   .string()
   .trim()
   .superRefine((value, ctx) => {
+    // One server: the same full check as the other connection URLs; then the topology forms.
+    const single = /^rediss?:\/\/[^,]*$/i.test(value) ? connectionUrlProblem(value, ['redis:', 'rediss:']) : null;
+    if (single) {
+      ctx.addIssue({ code: 'custom', message: single });
+      return;
+    }
     try {
       parseRedisUrl(value);
     } catch (error) {
       ctx.addIssue({ code: 'custom', message: (error as Error).message });
     }
   });
+
+/**
+ * Why a connection URL cannot be used, or null. Parsed in full here, once, so that a typo is one
+ * line naming the variable at start, not a raw `TypeError: Invalid URL` (with the password in it)
+ * from the driver later.
+ */
+export function connectionUrlProblem(value: string, protocols: readonly string[], options: { socketPathAllowed?: boolean } = {}): string | null {
+  const expected = `a URL of the form ${protocols[0]}//host:port (a user and password go before the host, percent-encoded)`;
+  const scheme = /^([a-z][a-z0-9+.-]*:)/i.exec(value)?.[1]?.toLowerCase();
+  if (!scheme || !protocols.includes(scheme)) return `must be ${expected} (scheme ${protocols.map((p) => `${p}//`).join(' or ')})`;
+  const port = /^[a-z][a-z0-9+.-]*:\/\/(?:[^/?#]*@)?(?:\[[^\]]*\]|[^:/?#@]*):([^/?#@]*)(?=[/?#]|$)/i.exec(value)?.[1];
+  if (port !== undefined && port !== '' && (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535)) {
+    // Not echoed: with an unencoded '@' or '/' in the password, this "port" is part of it.
+    return 'has a port that is not a number from 1 to 65535';
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    return `must be ${expected} (it does not parse as a URL; percent-encode special characters in the password)`;
+  }
+  if (!value.toLowerCase().startsWith(`${scheme}//`)) return `must be ${expected}`;
+  if (!parsed.hostname && !(options.socketPathAllowed && parsed.searchParams.get('host'))) return `must name a host: ${expected}`;
+  try {
+    decodeURIComponent(parsed.username);
+    decodeURIComponent(parsed.password);
+  } catch {
+    return 'has a badly percent-encoded user name or password';
+  }
+  return null;
+}
+
+const connectionUrl = (protocols: readonly string[], options: { socketPathAllowed?: boolean; emptyAllowed?: boolean } = {}) =>
+  z
+    .string()
+    .trim()
+    .superRefine((value, ctx) => {
+      if (options.emptyAllowed && value === '') return;
+      const problem = connectionUrlProblem(value, protocols, options);
+      if (problem) ctx.addIssue({ code: 'custom', message: options.emptyAllowed ? `${problem} (or empty: capture mail locally)` : problem });
+    });
 
 const email = z.string().trim().email('must be an email address');
 
@@ -74,18 +122,14 @@ const cron = z
 
 /** Every variable the service reads, with its local default. `.env.example` documents each one. */
 const schema = z.object({
-  DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/reminders'),
+  DATABASE_URL: connectionUrl(['postgres:', 'postgresql:'], { socketPathAllowed: true }).default('postgres://postgres@127.0.0.1:5432/reminders'),
   REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),
   QUEUE_PREFIX: z
     .string()
     .trim()
     .regex(/^[A-Za-z0-9_{}.-]+$/, 'may hold letters, digits, _ . - and a {hash tag}')
     .default('reminders'),
-  SMTP_URL: z
-    .string()
-    .trim()
-    .default('')
-    .refine((value) => value === '' || /^smtps?:\/\//.test(value), 'must be empty (local capture) or start with smtp:// or smtps://'),
+  SMTP_URL: connectionUrl(['smtp:', 'smtps:'], { emptyAllowed: true }).default(''),
   SMTP_POOL_SIZE: integer(1, 50).default(5),
   OUTBOX_DIR: z.string().trim().min(1).default('outbox'),
   MAIL_FROM: z.string().trim().min(3).default('Renewals <renewals@example.com>'),
@@ -222,8 +266,15 @@ export function rawEnvironment(): Record<string, string | undefined> {
 
 /** Never echoed in an error message. */
 const SECRET_VARIABLES = new Set(['UNSUBSCRIBE_SECRET', 'ADMIN_TOKEN']);
-/** Everything between the scheme and the last `@` may be credentials: hide it. */
-const hidePassword = (value: string) => (value.includes('@') ? value.replace(/^([a-z][a-z0-9+.-]*:).*@/i, '$1//***@') : value);
+
+/**
+ * The values no log line, error message or metric may show: tokens, keys and the passwords of
+ * the connection URLs. The logger masks each of them wherever it appears.
+ */
+export function secretsOf(config: Config): string[] {
+  const passwords = [config.databaseUrl, config.redisUrl, config.smtpUrl].map(urlPassword);
+  return [config.adminToken, config.unsubscribeSecret, ...passwords].filter((secret) => secret.length >= 4);
+}
 
 /**
  * Turns an environment into a frozen, typed config. Empty strings count as unset so that
@@ -239,7 +290,7 @@ export function loadConfig(env: Record<string, string | undefined> = rawEnvironm
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? 'configuration');
-      const shown = key in input && !SECRET_VARIABLES.has(key) ? ` (got ${JSON.stringify(hidePassword(input[key] as string))})` : '';
+      const shown = key in input && !SECRET_VARIABLES.has(key) ? ` (got ${JSON.stringify(maskUrlCredentials(input[key] as string))})` : '';
       return `${key} ${issue.message}${shown}`;
     });
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from './db/types';
+import { maskUrlCredentials } from './redact';
 import type { Mailer } from './send/mailer';
 import { UserError } from './user-error';
 
@@ -10,7 +11,7 @@ export class ServiceUnavailableError extends Error {
 }
 
 /** Hides a password in a URL, keeping the user name and host. */
-const redact = (url: string) => url.replace(/\/\/([^@/:]*):[^@/]*@/, '//$1:***@');
+const redact = maskUrlCredentials;
 const reason = (error: unknown) => {
   const e = error as { code?: string; message?: string; errors?: Array<{ code?: string }> };
   return e.code ?? e.errors?.[0]?.code ?? e.message ?? String(error);

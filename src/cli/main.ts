@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { CommanderError } from 'commander';
-import { describeError } from './describe-error';
+import { describeError, describeUnexpectedError } from './describe-error';
 import { buildProgram } from './program';
 
 async function main(argv: string[]): Promise<number> {
@@ -17,7 +17,7 @@ async function main(argv: string[]): Promise<number> {
       console.error(`reminders: ${message}`);
       return 2;
     }
-    console.error('reminders: unexpected error:', error);
+    console.error(`reminders: ${describeUnexpectedError(error)}`);
     return 1;
   }
 }

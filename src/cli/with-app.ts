@@ -1,5 +1,5 @@
 import { type App, createApp } from '../app';
-import { loadConfig } from '../config';
+import { loadConfig, secretsOf } from '../config';
 import { createLogger } from '../logger';
 import { checkPostgres, checkRedis, checkSmtp } from '../service-checks';
 
@@ -11,7 +11,7 @@ export type Service = 'postgres' | 'redis' | 'smtp';
  */
 export async function withApp<T>(run: (app: App) => Promise<T>, options: { logTo?: 1 | 2; needs?: Service[] } = {}): Promise<T> {
   const config = loadConfig();
-  const app = createApp(config, { logger: createLogger(config.logLevel, options.logTo ?? 2) });
+  const app = createApp(config, { logger: createLogger(config.logLevel, options.logTo ?? 2, secretsOf(config)) });
   try {
     const needs = options.needs ?? ['postgres'];
     if (needs.includes('postgres')) await checkPostgres(app.db, config.databaseUrl);

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { createRedis, type RedisClient } from './queues';
-import { parseRedisUrl } from './redis-url';
+import { parseRedisUrl } from '../redis-url';
 
 /** Deletes the keys of one server that match `prefix:*`, a page of SCAN at a time. */
 async function deleteOnNode(node: Redis, prefix: string): Promise<void> {

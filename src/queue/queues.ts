@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import IORedis, { Cluster, type ClusterOptions, type Redis, type RedisOptions } from 'ioredis';
-import type { RedisTarget } from './redis-url';
+import type { RedisTarget } from '../redis-url';
 
 /** Queue names under QUEUE_PREFIX: one per concern. */
 export const SCAN_QUEUE = 'scan';

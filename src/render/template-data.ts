@@ -68,20 +68,34 @@ export function singleLine(value: string): string {
   return value.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ').replace(/\s{2,}/g, ' ').trim();
 }
 
+/**
+ * Longest customer or contact name shown in an email, in characters. Portal data is free text: a
+ * 10,000-character name would otherwise make a 58 KiB email and push the list and the unsubscribe
+ * link past what mail clients show. Real names fit easily; longer ones end with "…".
+ */
+export const NAME_DISPLAY_MAX = 80;
+
+/** A name as shown: one line, at most NAME_DISPLAY_MAX characters (whole code points). */
+export function displayName(value: string): string {
+  const line = singleLine(value);
+  const chars = Array.from(line);
+  return chars.length <= NAME_DISPLAY_MAX ? line : `${chars.slice(0, NAME_DISPLAY_MAX - 1).join('').trimEnd()}…`;
+}
+
 /** `formatLocale` formats dates and numbers and becomes the HTML `lang`. */
 export function buildView(input: ReminderEmailInput, formatLocale: string): TemplateView {
   const items = input.items.map((item) => ({
     product: item.product,
     licenseKey: item.licenseKey,
     orderNumber: item.orderNumber,
-    customerName: item.customerName,
+    customerName: displayName(item.customerName),
     expiresOn: formatDate(item.expiresOn, formatLocale),
     daysLeft: item.daysLeft,
     daysSinceExpiry: Math.max(0, -item.daysLeft),
     expired: item.daysLeft < 0,
   }));
   const earliest = [...input.items].sort((a, b) => a.expiresOn.localeCompare(b.expiresOn))[0];
-  const contactName = input.contactName?.trim() ? singleLine(input.contactName) : null;
+  const contactName = input.contactName?.trim() ? displayName(input.contactName) : null;
   return {
     lang: formatLocale,
     subject: '',

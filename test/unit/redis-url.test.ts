@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig } from '../../src/config';
-import { effectiveQueuePrefix, hasHashTag, parseRedisUrl } from '../../src/queue/redis-url';
+import { effectiveQueuePrefix, hasHashTag, parseRedisUrl } from '../../src/redis-url';
 import { isConnectionLoss } from '../../src/db/connection-errors';
 
 describe('REDIS_URL forms', () => {
