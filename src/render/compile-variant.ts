@@ -4,8 +4,8 @@ import path from 'node:path';
 import type Handlebars from 'handlebars';
 import mjml2html from 'mjml';
 import { formattingLocale } from './locale';
-import { htmlToPlainText } from './html-to-plain-text';
-import { buildView, createHandlebars, singleLine } from './template-data';
+import { finishPlainText, htmlToPlainText, plainTextTemplate } from './html-to-plain-text';
+import { buildView, createHandlebars, singleLine, type TemplateView } from './template-data';
 import { checkHandlebars, checkTagBalance, HELPERS } from './template-lint';
 import { dedupe, type TemplateProblem } from './template-problem';
 import { composeVariant, type CopyBlock, type Family, type FileStamp, LAYOUT_FILE, type Origin, type Variant } from './template-source';
@@ -143,6 +143,7 @@ export async function compileVariant(
     problems.push({ file: LAYOUT_FILE, line: 0, message: `Handlebars (after MJML): ${error instanceof Error ? error.message : String(error)}` });
     return result(null);
   }
+  const textTemplate = compileTextTemplate(html);
 
   const templateLocale = composed.locale;
   const where = `${family}/${templateLocale} ${variant === 'expired' ? 'expired' : `offset ${variant}`}`;
@@ -166,9 +167,41 @@ export async function compileVariant(
         });
       }
       if (!subjectText) throw new TemplateError(`template ${where}: the subject is empty once filled (${subject.file}:${subject.line})`);
-      return { subject: subjectText, html: filled, text: htmlToPlainText(filled), templateVersion };
+      // A template whose text part could not be precompiled still sends: derived per email.
+      const text = textTemplate ? finishPlainText(textTemplate(textView(view))) : htmlToPlainText(filled);
+      return { subject: subjectText, html: filled, text, templateVersion };
     },
   });
+}
+
+/**
+ * The plain-text part as a template, converted from the HTML template once per template version
+ * (html-to-text per email was three quarters of a render). Null when Handlebars refuses what the
+ * conversion left: such a template falls back to converting each filled email.
+ */
+function compileTextTemplate(html: string): Handlebars.TemplateDelegate | null {
+  try {
+    const text = plainTextTemplate(html);
+    handlebars.parse(text);
+    return handlebars.compile(text, { ...HANDLEBARS_OPTIONS, noEscape: true });
+  } catch {
+    return null;
+  }
+}
+
+/** HTML collapses runs of whitespace in values; the text template must see them the same way. */
+function textView(view: TemplateView): TemplateView {
+  const collapse = (value: string) => value.replace(/\s+/g, ' ');
+  return {
+    ...view,
+    items: view.items.map((item) => ({
+      ...item,
+      product: collapse(item.product),
+      licenseKey: collapse(item.licenseKey),
+      orderNumber: collapse(item.orderNumber),
+      customerName: collapse(item.customerName),
+    })),
+  };
 }
 
 /** Runs MJML at the strict level; never rejects, errors come back as data (they are cached too). */
