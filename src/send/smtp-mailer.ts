@@ -41,7 +41,13 @@ export function createSmtpMailer(smtpUrl: string, poolSize: number): Mailer {
     description: `SMTP ${safeUrl}`,
     async send(email: OutgoingEmail): Promise<SendResult> {
       let afterBody = false;
-      const options = { ...toMailOptions(email), onBodyOut: () => (afterBody = true) };
+      const options = {
+        ...toMailOptions(email),
+        // Base64 is native and fixed-cost; quoted-printable first scans every character of the
+        // 20 KB HTML to choose an encoding, then escapes it in JavaScript: half of nodemailer's CPU.
+        textEncoding: 'base64' as const,
+        onBodyOut: () => (afterBody = true),
+      };
       const info = await transport.sendMail(options).catch((error: unknown) => {
         throw Object.assign(error as Error, { afterBody });
       });
