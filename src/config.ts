@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { existsSync, readFileSync } from 'node:fs';
@@ -85,6 +86,7 @@ const schema = z.object({
   SEND_RATE_PER_SEC: integer(1, 10_000).default(10),
   SEND_CONCURRENCY: integer(1, 100).default(4),
   SEND_LOCK_MS: integer(1000, 600_000).default(30_000),
+  WORKER_PROCESSES: integer(1, 64).default(() => Math.min(64, availableParallelism())),
   TEMPLATES_DIR: z.string().trim().min(1).default('templates'),
   PORTAL_URL: url(['http:', 'https:']).default('https://www.dynamsoft.com/customer'),
   PUBLIC_URL: url(['http:', 'https:']).default('http://127.0.0.1:8080'),
@@ -117,6 +119,8 @@ export interface Config {
   readonly sendConcurrency: number;
   /** How long a send job's lock lasts without renewal; a dead worker's job is retried after it. */
   readonly sendLockMs: number;
+  /** Send worker processes of `work` and `start`: one is CPU-bound, so default one per core. */
+  readonly workerProcesses: number;
   readonly templatesDir: string;
   readonly portalUrl: string;
   readonly publicUrl: string;
@@ -159,6 +163,7 @@ function fromRaw(raw: Raw): Config {
     sendRatePerSec: raw.SEND_RATE_PER_SEC,
     sendConcurrency: raw.SEND_CONCURRENCY,
     sendLockMs: raw.SEND_LOCK_MS,
+    workerProcesses: raw.WORKER_PROCESSES,
     templatesDir: path.resolve(raw.TEMPLATES_DIR),
     portalUrl: stripSlash(raw.PORTAL_URL),
     publicUrl: stripSlash(raw.PUBLIC_URL),

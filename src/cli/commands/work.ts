@@ -5,6 +5,7 @@ import { waitUntilDrained } from '../../queue/drain';
 import { withApp } from '../with-app';
 import type { App } from '../../app';
 import { checkSmtp } from '../../service-checks';
+import { startWorkerProcesses } from '../../worker-processes';
 
 /** A worker starts even when SMTP is down (sends retry with back-off), but says so at once. */
 async function warnIfSmtpDown(app: App): Promise<void> {
@@ -24,6 +25,11 @@ export function registerWorkCommands(program: Command): void {
       await withApp(
         async (app) => {
           await warnIfSmtpDown(app);
+          if (app.config.workerProcesses > 1) {
+            const processes = startWorkerProcesses(app, { count: app.config.workerProcesses, drain: Boolean(options.drain) });
+            await Promise.race([processes.finished, untilSignal()]);
+            return processes.stop();
+          }
           startSendWorker(app);
           app.logger.info({ mailer: app.mailer().description, drain: Boolean(options.drain) }, 'send worker started');
           if (options.drain) {
@@ -50,7 +56,12 @@ export function registerWorkCommands(program: Command): void {
           // Before anything starts: an exposed dashboard without a token is refused outright.
           if (options.http) assertSafeHttpExposure(app.config);
           if (options.worker) await warnIfSmtpDown(app);
-          await startDaemon(app, { sendWorker: options.worker, scanner: true });
+          const processes = options.worker && app.config.workerProcesses > 1 ? app.config.workerProcesses : 0;
+          await startDaemon(app, { sendWorker: options.worker && processes === 0, scanner: true });
+          if (processes > 0) {
+            const workers = startWorkerProcesses(app, { count: processes, drain: false });
+            app.onClose(() => workers.stop());
+          }
           if (options.http) {
             const http = await startHttpServer(app);
             // Closed first on SIGTERM (releases run newest-first), then the workers drain.
