@@ -1,4 +1,4 @@
-import { PassThrough, type Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import nodemailer from 'nodemailer';
 import { type Mailer, type OutgoingEmail, type SendResult, toMailOptions } from './mailer';
 
@@ -27,7 +27,18 @@ export function createSmtpMailer(smtpUrl: string, poolSize: number): Mailer {
     const onBodyOut = (mail.data as { onBodyOut?: () => void }).onBodyOut;
     if (onBodyOut) {
       (mail.message as unknown as { processFunc(fn: (input: Readable) => Readable): void }).processFunc((input) => {
-        const output = new PassThrough();
+        // The message leaves as one chunk, so one socket write rather than one per MIME part:
+        // under load each write is a syscall that costs more than building the part.
+        const chunks: Buffer[] = [];
+        const output = new Transform({
+          transform(chunk: Buffer, _encoding, next) {
+            chunks.push(chunk);
+            next();
+          },
+          flush(next) {
+            next(null, Buffer.concat(chunks));
+          },
+        });
         input.once('error', (error) => output.destroy(error));
         input.pipe(output);
         output.once('end', onBodyOut);
