@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type Handlebars from 'handlebars';
-import mjml2html from 'mjml';
 import { formattingLocale } from './locale';
 import { finishPlainText, htmlToPlainText, plainTextTemplate } from './html-to-plain-text';
 import { buildView, createHandlebars, singleLine, type TemplateView } from './template-data';
@@ -206,6 +205,9 @@ function textView(view: TemplateView): TemplateView {
 
 /** Runs MJML at the strict level; never rejects, errors come back as data (they are cached too). */
 async function runMjml(mjml: string, dir: string): Promise<MjmlOutcome> {
+  // Loaded on the first compile: MJML and what it brings (juice, cheerio, undici, js-beautify) are
+  // tens of MB that commands which never compile, and the CLI's own process, do not need.
+  const mjml2html = require('mjml') as typeof import('mjml');
   try {
     const output = await mjml2html(mjml, {
       validationLevel: 'strict',
