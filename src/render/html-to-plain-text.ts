@@ -55,26 +55,21 @@ export function plainTextTemplate(htmlTemplate: string): string {
 /** Tidies and wraps a filled `plainTextTemplate` like html-to-text would: greedy, at spaces, long words whole. */
 export function finishPlainText(filled: string): string {
   // Values join the text around them as HTML would: one space between words, none at line ends.
-  const joined = filled
-    .split('\n')
-    .map((line) => line.replace(/ {2,}/g, ' ').replace(/^ | $/g, ''))
-    .join('\n');
-  const lines = tidy(joined).split('\n');
+  const text = tidy(filled.replace(/ {2,}/g, ' ').replace(/ \n|\n /g, '\n'));
+  return text.split('\n').map(wrapLine).join('\n');
+}
+
+function wrapLine(line: string): string {
+  if (line.length <= WIDTH) return line;
   const out: string[] = [];
-  for (const line of lines) {
-    if (line.length <= WIDTH) {
-      out.push(line);
-      continue;
-    }
-    let current = '';
-    for (const word of line.split(' ')) {
-      if (word === '') continue;
-      if (current && current.length + 1 + word.length > WIDTH) {
-        out.push(current);
-        current = word;
-      } else current = current ? `${current} ${word}` : word;
-    }
-    out.push(current);
+  let current = '';
+  for (const word of line.split(' ')) {
+    if (word === '') continue;
+    if (current && current.length + 1 + word.length > WIDTH) {
+      out.push(current);
+      current = word;
+    } else current = current ? `${current} ${word}` : word;
   }
+  out.push(current);
   return out.join('\n');
 }
