@@ -343,7 +343,9 @@ async function runWorker(env: Record<string, string | undefined>, failures: stri
   const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
   clearInterval(poll);
   if (code !== 0) failures.push(`reminders work --drain exited with ${code}`);
-  return Math.max(0, ...peaks.values()) / 1024;
+  // With several processes the command's own process only supervises: the workers are its children.
+  const workers = [...peaks].filter(([pid]) => peaks.size === 1 || pid !== child.pid).map(([, kb]) => kb);
+  return Math.max(0, ...workers) / 1024;
 }
 
 /** Peak resident set (VmHWM, kB) of a process and its children, from /proc. */
