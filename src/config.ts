@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { existsSync, readFileSync } from 'node:fs';
@@ -145,6 +146,7 @@ const schema = z.object({
   SEND_CLAIM_TIMEOUT_MS: integer(1000, 86_400_000).default(120_000),
   OUTBOX_INTERVAL_MS: integer(100, 60_000).default(20_000),
   MAX_ITEMS_PER_EMAIL: integer(1, 200).default(40),
+  WORKER_PROCESSES: integer(1, 64).default(() => Math.min(64, availableParallelism())),
   TEMPLATES_DIR: z.string().trim().min(1).default('templates'),
   TEMPLATE_RELOAD_CHECK_MS: integer(0, 3_600_000).default(1000),
   PORTAL_URL: url(['http:', 'https:']).default('https://www.dynamsoft.com/customer'),
@@ -190,6 +192,8 @@ export interface Config {
   readonly outboxIntervalMs: number;
   /** A group with more due items is sent as several emails (size bound: see the README). */
   readonly maxItemsPerEmail: number;
+  /** Send worker processes of `work` and `start`: one is CPU-bound, so default one per core. */
+  readonly workerProcesses: number;
   readonly templatesDir: string;
   /** How long the worker trusts a compiled template before it looks at its files again. */
   readonly templateReloadCheckMs: number;
@@ -240,6 +244,7 @@ function fromRaw(raw: Raw): Config {
     sendClaimTimeoutMs: raw.SEND_CLAIM_TIMEOUT_MS,
     outboxIntervalMs: raw.OUTBOX_INTERVAL_MS,
     maxItemsPerEmail: raw.MAX_ITEMS_PER_EMAIL,
+    workerProcesses: raw.WORKER_PROCESSES,
     templatesDir: path.resolve(raw.TEMPLATES_DIR),
     templateReloadCheckMs: raw.TEMPLATE_RELOAD_CHECK_MS,
     portalUrl: stripSlash(raw.PORTAL_URL),

@@ -17,21 +17,36 @@ export function businessDate(now: Date, timezone: string): IsoDate {
   return date;
 }
 
+const MS_PER_DAY = 86_400_000;
+
+/**
+ * Days since 1970-01-01 of a calendar date. Whole days in UTC have no clock time and no DST,
+ * so day arithmetic is integer arithmetic: the scan does it for every candidate, where luxon
+ * objects cost ~15 % of its CPU.
+ */
+export function toEpochDay(date: IsoDate): number {
+  const ms = new Date(0).setUTCFullYear(Number(date.slice(0, 4)), Number(date.slice(5, 7)) - 1, Number(date.slice(8, 10)));
+  return Math.round(ms / MS_PER_DAY);
+}
+
+/** The calendar date `day` days after 1970-01-01. */
+export function fromEpochDay(day: number): IsoDate {
+  return new Date(day * MS_PER_DAY).toISOString().slice(0, 10);
+}
+
 /** Calendar arithmetic on dates: no clock time, so DST changes cannot shift it. */
 export function addDays(date: IsoDate, days: number): IsoDate {
-  return DateTime.fromISO(date, { zone: 'UTC' }).plus({ days }).toISODate() as IsoDate;
+  return fromEpochDay(toEpochDay(date) + days);
 }
 
 /** Whole calendar days from `from` to `to` (negative when `to` is earlier). */
 export function daysBetween(from: IsoDate, to: IsoDate): number {
-  const start = DateTime.fromISO(from, { zone: 'UTC' });
-  const end = DateTime.fromISO(to, { zone: 'UTC' });
-  return Math.round(end.diff(start, 'days').days);
+  return toEpochDay(to) - toEpochDay(from);
 }
 
 /** Every date from `from` to `to` inclusive. */
 export function dateRange(from: IsoDate, to: IsoDate): IsoDate[] {
   const dates: IsoDate[] = [];
-  for (let date = from; date <= to; date = addDays(date, 1)) dates.push(date);
+  for (let day = toEpochDay(from), last = toEpochDay(to); day <= last; day++) dates.push(fromEpochDay(day));
   return dates;
 }

@@ -2,10 +2,9 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type Handlebars from 'handlebars';
-import mjml2html from 'mjml';
 import { formattingLocale } from './locale';
-import { htmlToPlainText } from './html-to-plain-text';
-import { buildView, createHandlebars, singleLine } from './template-data';
+import { finishPlainText, htmlToPlainText, plainTextTemplate } from './html-to-plain-text';
+import { buildView, createHandlebars, singleLine, type TemplateView } from './template-data';
 import { checkHandlebars, checkTagBalance, HELPERS } from './template-lint';
 import { dedupe, type TemplateProblem } from './template-problem';
 import { composeVariant, type CopyBlock, type Family, type FileStamp, LAYOUT_FILE, type Origin, type Variant } from './template-source';
@@ -182,6 +181,7 @@ export function compiledFromParts(parts: CompiledParts): CompiledVariant {
   handlebars.parse(parts.html);
   const htmlTemplate: Handlebars.TemplateDelegate = handlebars.compile(parts.html, HANDLEBARS_OPTIONS);
   const subjectTemplate: Handlebars.TemplateDelegate = handlebars.compile(parts.subject, { ...HANDLEBARS_OPTIONS, noEscape: true });
+  const textTemplate = compileTextTemplate(parts.html);
   const where = `${family}/${templateLocale} ${variant === 'expired' ? 'expired' : `offset ${variant}`}`;
   return {
     family,
@@ -203,13 +203,48 @@ export function compiledFromParts(parts: CompiledParts): CompiledVariant {
         });
       }
       if (!subjectText) throw new TemplateError(`template ${where}: the subject is empty once filled (${parts.subjectWhere})`);
-      return { subject: subjectText, html: filled, text: htmlToPlainText(filled), templateVersion };
+      // A template whose text part could not be precompiled still sends: derived per email.
+      const text = textTemplate ? finishPlainText(textTemplate(textView(view))) : htmlToPlainText(filled);
+      return { subject: subjectText, html: filled, text, templateVersion };
     },
+  };
+}
+
+/**
+ * The plain-text part as a template, converted from the HTML template once per template version
+ * (html-to-text per email was three quarters of a render). Null when Handlebars refuses what the
+ * conversion left: such a template falls back to converting each filled email.
+ */
+function compileTextTemplate(html: string): Handlebars.TemplateDelegate | null {
+  try {
+    const text = plainTextTemplate(html);
+    handlebars.parse(text);
+    return handlebars.compile(text, { ...HANDLEBARS_OPTIONS, noEscape: true });
+  } catch {
+    return null;
+  }
+}
+
+/** HTML collapses runs of whitespace in values; the text template must see them the same way. */
+function textView(view: TemplateView): TemplateView {
+  const collapse = (value: string) => value.replace(/\s+/g, ' ');
+  return {
+    ...view,
+    items: view.items.map((item) => ({
+      ...item,
+      product: collapse(item.product),
+      licenseKey: collapse(item.licenseKey),
+      orderNumber: collapse(item.orderNumber),
+      customerName: collapse(item.customerName),
+    })),
   };
 }
 
 /** Runs MJML at the strict level; never rejects, errors come back as data (they are cached too). */
 async function runMjml(mjml: string, dir: string): Promise<MjmlOutcome> {
+  // Loaded on the first compile: MJML and what it brings (juice, cheerio, undici, js-beautify) are
+  // tens of MB that commands which never compile, and the CLI's own process, do not need.
+  const mjml2html = require('mjml') as typeof import('mjml');
   try {
     const output = await mjml2html(mjml, {
       validationLevel: 'strict',

@@ -1,11 +1,14 @@
-import { compile } from 'html-to-text';
+import { compile, type HtmlToTextOptions } from 'html-to-text';
+
+/** Lines of the plain-text part are wrapped at this width, as mail readers expect. */
+const WIDTH = 78;
 
 /**
- * The plain-text part, made from the filled HTML so both parts always say the same thing.
+ * The plain-text part, made from the HTML so both parts always say the same thing.
  * Links show their URL in angle brackets; `mailto:` links show the bare address once.
  */
-const convert = compile({
-  wordwrap: 78,
+const OPTIONS: HtmlToTextOptions = {
+  wordwrap: WIDTH,
   baseElements: { selectors: ['div.email'], returnDomByDefault: true },
   selectors: [
     {
@@ -27,8 +30,46 @@ const convert = compile({
     { selector: 'h2', options: { uppercase: false } },
     { selector: '.text-hidden', format: 'skip' },
   ],
-});
+};
+const convert = compile(OPTIONS);
+// Unwrapped: lines of a template are wrapped only once filled, when their length is known.
+const convertUnwrapped = compile({ ...OPTIONS, wordwrap: false });
 
+const tidy = (text: string) => `${text.replace(/\n{3,}/g, '\n\n').trim()}\n`;
+
+/** The plain-text part of one filled HTML email: ~1 ms for 20 KB (a full HTML parse). */
 export function htmlToPlainText(html: string): string {
-  return `${convert(html).replace(/\n{3,}/g, '\n\n').trim()}\n`;
+  return tidy(convert(html));
+}
+
+/**
+ * The plain-text part as a template: the HTML template, Handlebars tags and all, converted once
+ * per template version. Filled with the same (whitespace-collapsed) values and passed through
+ * `finishPlainText`, it gives what `htmlToPlainText` gives for the filled HTML, for microseconds
+ * per email instead of a parse of the whole HTML.
+ */
+export function plainTextTemplate(htmlTemplate: string): string {
+  return convertUnwrapped(htmlTemplate);
+}
+
+/** Tidies and wraps a filled `plainTextTemplate` like html-to-text would: greedy, at spaces, long words whole. */
+export function finishPlainText(filled: string): string {
+  // Values join the text around them as HTML would: one space between words, none at line ends.
+  const text = tidy(filled.replace(/ {2,}/g, ' ').replace(/ \n|\n /g, '\n'));
+  return text.split('\n').map(wrapLine).join('\n');
+}
+
+function wrapLine(line: string): string {
+  if (line.length <= WIDTH) return line;
+  const out: string[] = [];
+  let current = '';
+  for (const word of line.split(' ')) {
+    if (word === '') continue;
+    if (current && current.length + 1 + word.length > WIDTH) {
+      out.push(current);
+      current = word;
+    } else current = current ? `${current} ${word}` : word;
+  }
+  out.push(current);
+  return out.join('\n');
 }

@@ -47,6 +47,8 @@ export async function createTestEnv(name: string, overrides: Record<string, stri
     TEMPLATES_DIR: path.resolve(__dirname, '../../templates'),
     OUTBOX_DIR: path.join(require('node:os').tmpdir(), `outbox-${dbName}`),
     SEND_BACKOFF_MS: '50',
+    // One process per `reminders work` unless a test asks for more: tests start enough processes.
+    WORKER_PROCESSES: '1',
     UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret',
     ...overrides,
   };

@@ -1,4 +1,5 @@
-import { addDays, businessDate, dateRange, daysBetween, parseIsoDate } from '../../src/dates';
+import fc from 'fast-check';
+import { addDays, businessDate, dateRange, daysBetween, fromEpochDay, parseIsoDate, toEpochDay } from '../../src/dates';
 
 describe('business dates', () => {
   it('uses the date in the business time zone, not UTC', () => {
@@ -30,5 +31,22 @@ describe('business dates', () => {
     expect(() => parseIsoDate('2026-02-30')).toThrow(/YYYY-MM-DD/);
     expect(() => parseIsoDate('27/11/2026')).toThrow(/YYYY-MM-DD/);
     expect(parseIsoDate('2026-11-27')).toBe('2026-11-27');
+  });
+});
+
+describe('integer day arithmetic', () => {
+  it('agrees with luxon over centuries of dates and offsets', () => {
+    const { DateTime } = require('luxon') as typeof import('luxon');
+    fc.assert(
+      fc.property(fc.integer({ min: -200_000, max: 200_000 }), fc.integer({ min: -4000, max: 4000 }), (day, delta) => {
+        const date = DateTime.fromMillis(day * 86_400_000, { zone: 'UTC' }).toISODate() as string;
+        const later = DateTime.fromISO(date, { zone: 'UTC' }).plus({ days: delta }).toISODate() as string;
+        expect(toEpochDay(date)).toBe(day);
+        expect(fromEpochDay(day)).toBe(date);
+        expect(addDays(date, delta)).toBe(later);
+        expect(daysBetween(date, later)).toBe(delta);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -70,7 +70,14 @@ failed or is unknown, ${DRAIN_UNFINISHED_EXIT} when it stopped (--max-wait, a si
         async (app) => {
           logger = app.logger;
           await warnIfSmtpDown(app);
+          const processes = app.config.workerProcesses;
           if (!options.drain) {
+            if (processes > 1) {
+              const { startWorkerProcesses } = await import('../../worker-processes');
+              const children = startWorkerProcesses(app, { count: processes, drain: false });
+              await Promise.race([children.finished, untilSignal()]);
+              return children.stop();
+            }
             startSendWorker(app);
             app.logger.info({ mailer: app.mailer().description, drain: false }, 'send worker started');
             const signal = await untilSignal();
@@ -79,8 +86,10 @@ failed or is unknown, ${DRAIN_UNFINISHED_EXIT} when it stopped (--max-wait, a si
           }
           const [{ drainQueue }, { databaseNow, drainSummary }] = await Promise.all([import('../../queue/drain'), import('../../ops/drain-summary')]);
           const since = await databaseNow(app.db);
-          const worker = startSendWorker(app);
-          app.logger.info({ mailer: app.mailer().description, drain: true }, 'send worker started: sending what is queued, then exiting');
+          // Several processes send; this one watches the queue, says what it waits for, and sums up.
+          const children = processes > 1 ? (await import('../../worker-processes')).startWorkerProcesses(app, { count: processes, drain: true }) : null;
+          const worker = children ? null : startSendWorker(app);
+          app.logger.info({ mailer: app.mailer().description, drain: true, processes }, 'send worker started: sending what is queued, then exiting');
           const stop = new AbortController();
           void untilSignal().then((signal) => {
             app.logger.info({ signal }, 'stopping: finishing the sends in hand');
@@ -101,7 +110,8 @@ failed or is unknown, ${DRAIN_UNFINISHED_EXIT} when it stopped (--max-wait, a si
             },
           });
           // Finish the sends in hand before counting, so that the summary is the final word.
-          await worker.close();
+          await worker?.close();
+          if (children) await (how === 'drained' ? children.finished : children.stop());
           const summary = await drainSummary(app.db, since);
           app.logger.info({ ...summary, ended: how }, 'drain finished');
           report = formatDrainSummary(summary, how);
@@ -132,7 +142,13 @@ failed or is unknown, ${DRAIN_UNFINISHED_EXIT} when it stopped (--max-wait, a si
           // Before anything starts: an exposed dashboard without a token is refused outright.
           if (options.http) assertSafeHttpExposure(app.config);
           if (options.worker) await warnIfSmtpDown(app);
-          await startDaemon(app, { sendWorker: options.worker, scanner: true });
+          const processes = options.worker && app.config.workerProcesses > 1 ? app.config.workerProcesses : 0;
+          await startDaemon(app, { sendWorker: options.worker && processes === 0, scanner: true });
+          if (processes > 0) {
+            const { startWorkerProcesses } = await import('../../worker-processes');
+            const workers = startWorkerProcesses(app, { count: processes, drain: false });
+            app.onClose(() => workers.stop());
+          }
           if (options.http) {
             const http = await startHttpServer(app);
             // Closed first on SIGTERM (releases run newest-first), then the workers drain.

@@ -1,0 +1,456 @@
+/**
+ * `npm run bench`: the send path and the scan, measured against the real services in one run.
+ *
+ * - ceiling: pooled nodemailer sending one pre-built reminder over and over (no render, no ledger);
+ * - naive: Handlebars into the MJML, `mjml2html` and html-to-text for every email, then pooled nodemailer;
+ * - ours: a scan, then `reminders work --drain` in its own process (claim, render, send, record),
+ *   with WORKER_PROCESSES=1 and =number of cores; its peak RSS;
+ * - render: our cached render per email against `mjml2html` per email;
+ * - scan: the same number of due licenses in a small and a large table.
+ *
+ * Every figure is a median with min–max over `--runs` repetitions. The SMTP server is another
+ * process (bench/smtp-sink.ts) counting deliveries per ledger id: a lost or doubled message fails
+ * the run. Own database and queue prefix on the configured servers, removed after.
+ *
+ *   npm run bench                 # the full run (1M-license scan: several minutes)
+ *   npm run bench -- --quick      # about a minute; CI runs it
+ *   npm run bench -- --only ours --cpu-prof profiles   # profile the worker processes
+ */
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { sql } from 'kysely';
+import mjml2html from 'mjml';
+import nodemailer, { type SendMailOptions } from 'nodemailer';
+import pg from 'pg';
+import { createApp, type App } from '../src/app';
+import { loadConfig, rawEnvironment } from '../src/config';
+import { migrateToLatest } from '../src/db/migrate';
+import { createLogger } from '../src/logger';
+import { deleteQueueKeys } from '../src/queue/queue-keys';
+import { htmlToPlainText } from '../src/render/html-to-plain-text';
+import { createRenderer } from '../src/render/renderer';
+import { loadSampleData, sampleInput } from '../src/render/sample-data';
+import { buildView, createHandlebars } from '../src/render/template-data';
+import { composeVariant } from '../src/render/template-source';
+import { addDays } from '../src/dates';
+import { runScan } from '../src/scan/run-scan';
+import { type Figure, figure, printTable, ratio, show } from './figures';
+import type { SinkReport, SinkRequest } from './smtp-sink';
+
+const ROOT = path.resolve(__dirname, '..');
+const T = '2030-01-01';
+const FIGURES = ['render', 'ceiling', 'naive', 'ours', 'scan'] as const;
+type FigureName = (typeof FIGURES)[number];
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    runs: { type: 'string' },
+    emails: { type: 'string' },
+    'scan-due': { type: 'string' },
+    'scan-sizes': { type: 'string' },
+    processes: { type: 'string' },
+    only: { type: 'string' },
+    'cpu-prof': { type: 'string' },
+    'no-build': { type: 'boolean', default: false },
+  },
+});
+const cores = availableParallelism();
+const options = {
+  runs: Number(args.runs ?? 3),
+  emails: Number(args.emails ?? (args.quick ? 300 : 2000)),
+  scanDue: Number(args['scan-due'] ?? (args.quick ? 2000 : 20_000)),
+  scanSizes: (args['scan-sizes'] ?? (args.quick ? '20000,100000' : '100000,1000000')).split(',').map(Number) as [number, number],
+  processes: [...new Set((args.processes ?? (args.quick ? String(cores) : `1,${cores}`)).split(',').map(Number))],
+  only: new Set<FigureName>((args.only ?? FIGURES.join(',')).split(',') as FigureName[]),
+  cpuProf: args['cpu-prof'] ? path.resolve(args['cpu-prof']) : undefined,
+};
+
+const log = (message: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${message}`);
+/** Concurrent senders kept busy in the ceiling and naive runs: more than the pool, so it never idles. */
+const IN_FLIGHT = 20;
+
+interface Results {
+  machine: { cpus: string; cores: number; memoryGb: number; node: string; shared: string };
+  options: Omit<typeof options, 'only'> & { only: string[] };
+  messageBytes?: number;
+  render?: { oursMicros: Figure; mjmlMillis: Figure; speedup: Figure };
+  ceiling?: Figure;
+  naive?: Figure;
+  ours: Record<string, { rate: Figure; peakRssMb: Figure; ofCeiling?: Figure; overNaive?: Figure }>;
+  scan?: { small: { licenses: number; seconds: Figure; duePerSec: Figure }; large: { licenses: number; seconds: Figure; duePerSec: Figure }; largeOverSmall: Figure };
+  failures: string[];
+}
+
+async function main(): Promise<void> {
+  const env = rawEnvironment();
+  const base = loadConfig(env);
+  const dbName = `reminders_bench_${randomBytes(3).toString('hex')}`;
+  const url = new URL(base.databaseUrl);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  url.pathname = `/${dbName}`;
+  const results: Results = {
+    machine: {
+      cpus: cpus()[0]?.model ?? 'unknown',
+      cores,
+      memoryGb: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+      shared: 'other processes may be running: compare ratios from one run, not absolute figures',
+    },
+    options: { ...options, only: [...options.only] },
+    ours: {},
+    failures: [],
+  };
+
+  if (!args['no-build'] && options.only.has('ours')) {
+    log('building (tsc) so the worker runs as deployed: plain node on dist/');
+    execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  }
+  log(`database ${dbName}, queue prefix bench-${dbName}`);
+  await adminQuery(admin, `create database ${dbName}`);
+  const sink = await startSink();
+  const workerEnv = {
+    ...env,
+    DATABASE_URL: url.toString(),
+    QUEUE_PREFIX: `bench-${dbName}`,
+    SMTP_URL: sink.url,
+    // Capacity, not the operator's rate limit, is what is measured.
+    SEND_RATE_PER_SEC: '10000',
+    SEND_BACKOFF_MS: '1000',
+    LOG_LEVEL: 'warn',
+  };
+  const config = loadConfig(workerEnv);
+  const app = createApp(config, { logger: createLogger('silent') });
+  try {
+    await migrateToLatest(app.db);
+    const prebuilt = await buildSample(config);
+    results.messageBytes = prebuilt.bytes;
+    log(`${cores} cores, ${options.runs} runs per figure; one reminder is ${(prebuilt.bytes / 1024).toFixed(1)} KB on the wire`);
+    if (options.only.has('render')) results.render = await benchRender(config);
+    if (options.only.has('ceiling')) results.ceiling = await benchCeiling(config, sink, prebuilt, results.failures);
+    if (options.only.has('naive')) results.naive = await benchNaive(config, sink, results.failures);
+    if (options.only.has('ours')) {
+      for (const processes of options.processes) {
+        const ours = await benchOurs(app, sink, workerEnv, processes, results.failures);
+        results.ours[`${processes}`] = {
+          ...ours,
+          ofCeiling: results.ceiling && ratio(ours.rate, results.ceiling),
+          overNaive: results.naive && ratio(ours.rate, results.naive),
+        };
+      }
+    }
+    if (options.only.has('scan')) results.scan = await benchScan(app);
+  } finally {
+    await app.close();
+    await sink.close();
+    await deleteQueueKeys(config.redisUrl, config.queuePrefix);
+    await adminQuery(admin, `drop database if exists ${dbName} with (force)`);
+  }
+
+  report(results);
+  writeFileSync(path.join(__dirname, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  log('wrote bench/results.json');
+  if (results.failures.length > 0) {
+    console.error(`\nFAILED: ${results.failures.length} problem(s)\n${results.failures.map((f) => `  - ${f}`).join('\n')}`);
+    process.exitCode = 1;
+  }
+}
+
+function report(r: Results): void {
+  const rows: Array<[string, string, string?]> = [];
+  if (r.render) {
+    rows.push(['render per email, ours (µs)', show(r.render.oursMicros)]);
+    rows.push(['render per email, mjml2html (ms)', show(r.render.mjmlMillis, 2)]);
+    rows.push(['  mjml2html ÷ ours', show(r.render.speedup), 'target ≥ 100']);
+  }
+  if (r.ceiling) rows.push(['raw ceiling (msgs/s)', show(r.ceiling)]);
+  if (r.naive) rows.push(['naive worker (emails/s)', show(r.naive)]);
+  for (const [processes, ours] of Object.entries(r.ours)) {
+    rows.push([`ours, ${processes} process(es) (emails/s)`, show(ours.rate)]);
+    if (ours.ofCeiling) rows.push(['  ours ÷ ceiling', show(ours.ofCeiling, 2), 'target ≥ 0.5']);
+    if (ours.overNaive) rows.push(['  ours ÷ naive', show(ours.overNaive, 1), 'target ≥ 3']);
+    rows.push(['  peak RSS per worker process (MB)', show(ours.peakRssMb), 'target ≤ 150']);
+  }
+  if (r.scan) {
+    rows.push([`scan, ${r.scan.small.licenses.toLocaleString('en-US')} licenses (due/s)`, show(r.scan.small.duePerSec)]);
+    rows.push([`scan, ${r.scan.large.licenses.toLocaleString('en-US')} licenses (due/s)`, show(r.scan.large.duePerSec), 'target ≥ 15,000']);
+    rows.push(['  scan time large ÷ small', show(r.scan.largeOverSmall, 2), 'target ≤ 1.3']);
+  }
+  console.log(`\n${r.machine.cores} × ${r.machine.cpus}, node ${r.machine.node}; medians (min–max) of ${r.options.runs} runs\n`);
+  printTable(rows);
+  console.log('');
+}
+
+/** One real reminder, rendered by our renderer: the pre-built message of the ceiling run. */
+async function buildSample(config: ReturnType<typeof loadConfig>) {
+  const renderer = createRenderer(config, createLogger('silent'));
+  const rendered = await renderer.render(sampleInput(config, loadSampleData(config.templatesDir), { kind: 'license', offset: 30, locale: 'en' }));
+  await renderer.close();
+  const message = { from: config.mailFrom, to: 'ceiling@example.com', subject: rendered.subject, html: rendered.html, text: rendered.text };
+  const raw = await new Promise<Buffer>((resolve, reject) =>
+    nodemailer.createTransport({ streamTransport: true, buffer: true }).sendMail(message, (error, info) => (error ? reject(error) : resolve(info.message as Buffer))),
+  );
+  return { message, bytes: raw.length };
+}
+
+async function benchRender(config: ReturnType<typeof loadConfig>) {
+  log('render: our cached render vs mjml2html, per email');
+  const sample = loadSampleData(config.templatesDir);
+  const input = sampleInput(config, sample, { kind: 'license', offset: 30, locale: 'en' });
+  const mjml = composeVariant(path.resolve(config.templatesDir), 'annual', 'en', 30).mjml;
+  const ours: number[] = [];
+  const mjmlTimes: number[] = [];
+  for (let run = 0; run < options.runs; run++) {
+    const renderer = createRenderer(config, createLogger('silent'));
+    await renderer.render(input);
+    const count = 2000;
+    let started = performance.now();
+    for (let i = 0; i < count; i++) await renderer.render({ ...input, contactName: `Name ${i}` });
+    ours.push(((performance.now() - started) * 1000) / count);
+    await renderer.close();
+    const mjmlCount = 20;
+    started = performance.now();
+    for (let i = 0; i < mjmlCount; i++) await mjml2html(mjml, { validationLevel: 'soft', keepComments: false, fonts: {} });
+    mjmlTimes.push((performance.now() - started) / mjmlCount);
+  }
+  const oursMicros = figure(ours);
+  const mjmlMillis = figure(mjmlTimes);
+  return { oursMicros, mjmlMillis, speedup: ratio({ ...mjmlMillis, median: mjmlMillis.median * 1000, min: mjmlMillis.min * 1000, max: mjmlMillis.max * 1000 }, oursMicros) };
+}
+
+type Sink = Awaited<ReturnType<typeof startSink>>;
+
+/** Sends `count` messages from `make` through a pooled transport, IN_FLIGHT at a time; returns msgs/s at the sink. */
+async function pooledRun(
+  config: ReturnType<typeof loadConfig>,
+  sink: Sink,
+  count: number,
+  make: (i: number) => Promise<SendMailOptions> | SendMailOptions,
+  failures: string[],
+  label: string,
+): Promise<number> {
+  await sink.request({ type: 'reset' });
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port: sink.port, secure: false, ignoreTLS: true, pool: true, maxConnections: config.smtpPoolSize, maxMessages: 100 });
+  let next = 0;
+  const lane = async () => {
+    while (next < count) {
+      const i = next++;
+      await transport.sendMail(await make(i));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, count) }, lane));
+  transport.close();
+  const report = await sink.report();
+  checkDelivery(report, Array.from({ length: count }, (_, i) => `${label}-${i}`), failures, label);
+  return rate(report);
+}
+
+async function benchCeiling(config: ReturnType<typeof loadConfig>, sink: Sink, prebuilt: Awaited<ReturnType<typeof buildSample>>, failures: string[]) {
+  const count = options.emails * 2;
+  const rates: number[] = [];
+  for (let run = 0; run < options.runs; run++) {
+    log(`ceiling: run ${run + 1}/${options.runs}, ${count} pre-built messages, pool of ${config.smtpPoolSize}`);
+    const label = `ceiling${run}`;
+    rates.push(await pooledRun(config, sink, count, (i) => ({ ...prebuilt.message, headers: { 'X-Bench-Id': `${label}-${i}` } }), failures, label));
+  }
+  return figure(rates);
+}
+
+async function benchNaive(config: ReturnType<typeof loadConfig>, sink: Sink, failures: string[]) {
+  const sample = loadSampleData(config.templatesDir);
+  // MJML drops comments; their example placeholders would only trip Handlebars.
+  const source = composeVariant(path.resolve(config.templatesDir), 'annual', 'en', 30).mjml.replace(/<!--[\s\S]*?-->/g, '');
+  const template = createHandlebars().compile(source);
+  const input = sampleInput(config, sample, { kind: 'license', offset: 30, locale: 'en' });
+  const count = Math.max(100, Math.round(options.emails / 4));
+  const rates: number[] = [];
+  for (let run = 0; run < options.runs; run++) {
+    log(`naive: run ${run + 1}/${options.runs}, ${count} emails, Handlebars + mjml2html + html-to-text each`);
+    const label = `naive${run}`;
+    rates.push(
+      await pooledRun(
+        config,
+        sink,
+        count,
+        async (i) => {
+          const { html } = await mjml2html(template(buildView({ ...input, contactName: `Name ${i}` }, 'en')), { validationLevel: 'soft', keepComments: false, fonts: {} });
+          return { from: config.mailFrom, to: `naive${i}@example.com`, subject: 'Your annual license expires in 30 days', html, text: htmlToPlainText(html), headers: { 'X-Bench-Id': `${label}-${i}` } };
+        },
+        failures,
+        label,
+      ),
+    );
+  }
+  return figure(rates);
+}
+
+/** Licenses, orders and contacts: `count` from `from`, one contact each, expiring on `expiresOn` or far away. */
+async function seed(db: App['db'], from: number, to: number, due: number, expiresOn: string, farFrom: string): Promise<void> {
+  // One statement per table: row-by-row inserts would measure the seeding, not the scan.
+  await sql`insert into orders (id, order_number, customer_name) select g, 'B-' || g, 'Bench customer ' || g from generate_series(${from}::bigint, ${to}::bigint) g`.execute(db);
+  await sql`insert into order_contacts (id, order_id, email, name) select g, g, 'c' || g || '@example.com', 'Contact ' || g from generate_series(${from}::bigint, ${to}::bigint) g`.execute(db);
+  await sql`insert into licenses (id, order_id, license_key, product, license_type, expires_on, maintenance_expires_on)
+    select g, g, 'K-' || g, 'Dynamic Web TWAIN', case when g % 2 = 0 then 'annual' else 'lifetime' end,
+      case when g < ${from + due}::bigint then ${expiresOn}::date else ${farFrom}::date + (g % 300)::int end,
+      case when g < ${from + due}::bigint then ${expiresOn}::date else ${farFrom}::date + (g % 300)::int end
+    from generate_series(${from}::bigint, ${to}::bigint) g`.execute(db);
+}
+
+async function clearLedger(app: App): Promise<void> {
+  await sql`truncate reminder_events, reminder_ledger, scan_runs cascade`.execute(app.db);
+  await app.sendQueue().obliterate({ force: true });
+}
+
+async function benchOurs(app: App, sink: Sink, workerEnv: Record<string, string | undefined>, processes: number, failures: string[]) {
+  const count = options.emails;
+  await sql`truncate reminder_events, reminder_ledger, scan_runs, licenses, order_contacts, orders cascade`.execute(app.db);
+  await seed(app.db, 1, count, count, addDays(T, 30), addDays(T, 400));
+  await sql`analyze`.execute(app.db);
+  const rates: number[] = [];
+  const rss: number[] = [];
+  for (let run = 0; run < options.runs; run++) {
+    await clearLedger(app);
+    const summary = await runScan({ db: app.db, sendQueue: app.sendQueue(), config: app.config, logger: app.logger }, T);
+    const pending = await app.db.selectFrom('reminder_ledger').select('id').where('status', '=', 'pending').execute();
+    log(`ours: run ${run + 1}/${options.runs}, WORKER_PROCESSES=${processes}: scan queued ${summary.queued}; \`reminders work --drain\` sending ${pending.length}`);
+    await sink.request({ type: 'reset' });
+    const peak = await runWorker({ ...workerEnv, WORKER_PROCESSES: String(processes) }, failures);
+    const report = await sink.report();
+    checkDelivery(report, pending.map((r) => String(r.id)), failures, `ours run ${run + 1}`);
+    const notSent = await app.db.selectFrom('reminder_ledger').select(['status', app.db.fn.countAll<string>().as('n')]).where('status', '!=', 'sent').groupBy('status').execute();
+    if (notSent.length > 0) failures.push(`ours run ${run + 1}: ledger rows not sent after the drain: ${notSent.map((s) => `${s.status} ${s.n}`).join(', ')}`);
+    rates.push(rate(report));
+    rss.push(peak);
+  }
+  return { rate: figure(rates), peakRssMb: figure(rss) };
+}
+
+/** Runs `reminders work --drain` from dist/ and returns the highest peak RSS (MB) of its processes. */
+async function runWorker(env: Record<string, string | undefined>, failures: string[]): Promise<number> {
+  const nodeArgs = options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProf}`] : [];
+  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'dist/src/cli/main.js'), 'work', '--drain'], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const peaks = new Map<number, number>();
+  const poll = setInterval(() => sampleRss(child.pid, peaks), 100);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
+  clearInterval(poll);
+  if (code !== 0) failures.push(`reminders work --drain exited with ${code}`);
+  // With several processes the command's own process only supervises: the workers are its children.
+  const workers = [...peaks].filter(([pid]) => peaks.size === 1 || pid !== child.pid).map(([, kb]) => kb);
+  return Math.max(0, ...workers) / 1024;
+}
+
+/** Peak resident set (VmHWM, kB) of a process and its children, from /proc. */
+function sampleRss(pid: number | undefined, peaks: Map<number, number>): void {
+  if (!pid) return;
+  const read = (p: number) => {
+    try {
+      const status = readFileSync(`/proc/${p}/status`, 'utf8');
+      const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      peaks.set(p, Math.max(peaks.get(p) ?? 0, hwm));
+      for (const child of readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').split(/\s+/).filter(Boolean)) read(Number(child));
+    } catch {
+      // The process ended between two samples.
+    }
+  };
+  read(pid);
+}
+
+async function benchScan(app: App) {
+  const [small, large] = options.scanSizes;
+  const due = options.scanDue;
+  await sql`truncate reminder_events, reminder_ledger, scan_runs, licenses, order_contacts, orders cascade`.execute(app.db);
+  const measure = async (licenses: number) => {
+    const seconds: number[] = [];
+    for (let run = 0; run < options.runs; run++) {
+      await clearLedger(app);
+      const started = performance.now();
+      const summary = await runScan({ db: app.db, sendQueue: app.sendQueue(), config: app.config, logger: app.logger }, T);
+      seconds.push((performance.now() - started) / 1000);
+      log(`scan: ${licenses.toLocaleString('en-US')} licenses, run ${run + 1}/${options.runs}: ${summary.queued} queued in ${seconds.at(-1)?.toFixed(2)} s`);
+      if (summary.queued !== due) throw new Error(`the scan queued ${summary.queued}, expected ${due}`);
+    }
+    const time = figure(seconds);
+    return { licenses, seconds: time, duePerSec: figure(seconds.map((s) => due / s)) };
+  };
+  log(`scan: seeding ${small.toLocaleString('en-US')} licenses, ${due.toLocaleString('en-US')} due on ${T}`);
+  await seed(app.db, 1, small, due, addDays(T, 30), addDays(T, 400));
+  await sql`analyze`.execute(app.db);
+  const first = await measure(small);
+  log(`scan: seeding up to ${large.toLocaleString('en-US')} licenses (none of the new ones due)`);
+  await seed(app.db, small + 1, large, 0, addDays(T, 30), addDays(T, 400));
+  await sql`analyze`.execute(app.db);
+  const second = await measure(large);
+  await clearLedger(app);
+  return { small: first, large: second, largeOverSmall: ratio(second.seconds, first.seconds) };
+}
+
+/** Messages per second over the sink's window, first to last message. */
+function rate(report: SinkReport): number {
+  if (!report.firstAt || !report.lastAt || report.messages < 2) return NaN;
+  return ((report.messages - 1) * 1000) / Math.max(1, report.lastAt - report.firstAt);
+}
+
+function checkDelivery(report: SinkReport, expected: string[], failures: string[], label: string): void {
+  const seen = new Set(report.seen);
+  const lost = expected.filter((id) => !seen.has(id));
+  const unexpected = report.seen.filter((id) => !expected.includes(id));
+  if (lost.length > 0) failures.push(`${label}: ${lost.length} message(s) lost, e.g. ids ${lost.slice(0, 5).join(', ')}`);
+  if (report.duplicates.length > 0) failures.push(`${label}: ${report.duplicates.length} id(s) delivered more than once, e.g. ${report.duplicates.slice(0, 5).map(([id, n]) => `${id}×${n}`).join(', ')}`);
+  if (unexpected.length > 0) failures.push(`${label}: ${unexpected.length} unexpected id(s), e.g. ${unexpected.slice(0, 5).join(', ')}`);
+}
+
+async function startSink() {
+  const child: ChildProcess = fork(path.join(__dirname, 'smtp-sink.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`the SMTP sink exited with ${code}`)));
+    child.on('message', (m: { type: string; port?: number }) => m.type === 'listening' && resolve(m.port as number));
+  });
+  const request = (message: SinkRequest) =>
+    new Promise<{ type: string; report?: SinkReport }>((resolve) => {
+      const onMessage = (m: { type: string; report?: SinkReport }) => {
+        if (m.type === message.type) {
+          child.off('message', onMessage);
+          resolve(m);
+        }
+      };
+      child.on('message', onMessage);
+      child.send(message);
+    });
+  return {
+    port,
+    url: `smtp://127.0.0.1:${port}?ignoreTLS=true`,
+    request,
+    report: async () => (await request({ type: 'report' })).report as SinkReport,
+    close: async () => {
+      child.removeAllListeners('exit');
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.send({ type: 'close' });
+      await exited;
+    },
+  };
+}
+
+async function adminQuery(target: URL, text: string): Promise<void> {
+  const client = new pg.Client({ connectionString: target.toString() });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
