@@ -1,4 +1,5 @@
 import { sweepStaleClaims } from '../../src/delivery/transitions';
+import { replay } from '../../src/ops/replay';
 import { addDays } from '../../src/dates';
 import { exited, spawnCli } from '../helpers/cli';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
@@ -90,5 +91,22 @@ describe('send workers as separate processes', () => {
       await slow.close();
     }
     expect(deliveriesPerRow().size).toBe(0);
+  });
+
+  it("a replayed reminder's send is logged as its second attempt, as history counts it", async () => {
+    await seed(1);
+    smtp.forceReply('r0@example.com', { code: 550, message: '5.1.1 Mailbox unavailable', times: 1 });
+    await t.drain();
+    const [row] = await t.app.db.selectFrom('reminder_ledger').select(['id', 'status']).execute();
+    expect(row).toMatchObject({ status: 'failed' });
+    await replay({ db: t.app.db, sendQueue: t.app.sendQueue(), config: t.config }, { ids: [row!.id] }, { actor: 'operator' });
+    const worker = spawnCli(['work', '--drain'], { ...t.env, LOG_LEVEL: 'info' });
+    expect(await exited(worker)).toBe(0);
+    const sent = worker
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('"outcome":"sent"'))
+      .map((line) => JSON.parse(line) as { attempt: number; ledgerIds: string[] });
+    expect(sent).toEqual([expect.objectContaining({ attempt: 2, ledgerIds: [row!.id] })]);
   });
 });
