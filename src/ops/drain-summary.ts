@@ -9,6 +9,11 @@ export interface DrainSummary {
   skipped: number;
   /** Still pending: delayed for a retry (or not reached) when the drain stopped. */
   retriedLater: number;
+  /**
+   * Claimed (`sending`) by another worker, or by one that stopped: they end `sent`, or `unknown`
+   * once the claim is older than SEND_CLAIM_TIMEOUT_MS. Not this drain's to send.
+   */
+  claimedElsewhere: number;
 }
 
 /** The database's clock: event times are written by it, so the summary compares against it. */
@@ -38,7 +43,20 @@ export async function drainSummary(db: Kysely<Database>, since: Date): Promise<D
     )
     .groupBy('status')
     .execute();
-  const pending = await db.selectFrom('reminder_ledger').select((eb) => eb.fn.countAll<string>().as('n')).where('status', 'in', ['pending', 'sending']).executeTakeFirstOrThrow();
+  const open = await db
+    .selectFrom('reminder_ledger')
+    .select(['status', (eb) => eb.fn.countAll<string>().as('n')])
+    .where('status', 'in', ['pending', 'sending'])
+    .groupBy('status')
+    .execute();
   const count = (status: string) => Number(touched.find((row) => row.status === status)?.n ?? 0);
-  return { sent: count('sent'), failed: count('failed'), unknown: count('unknown'), skipped: count('skipped'), retriedLater: Number(pending.n) };
+  const still = (status: string) => Number(open.find((row) => row.status === status)?.n ?? 0);
+  return {
+    sent: count('sent'),
+    failed: count('failed'),
+    unknown: count('unknown'),
+    skipped: count('skipped'),
+    retriedLater: still('pending'),
+    claimedElsewhere: still('sending'),
+  };
 }

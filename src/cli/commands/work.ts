@@ -47,6 +47,11 @@ export function formatDrainSummary(summary: DrainSummary, how: 'drained' | 'dead
   const lines = [`${ended}: ${summary.sent} sent, ${summary.failed} failed, ${summary.unknown} unknown, ${summary.skipped} skipped, ${summary.retriedLater} retried later.`];
   if (summary.failed + summary.unknown > 0) lines.push('Not delivered: `reminders failed` lists them with the reason; `reminders replay ID…` sends them again once the cause is fixed.');
   if (summary.retriedLater > 0) lines.push('Retried later: still pending in the ledger and queued; a running daemon, `reminders work` or another `work --drain` sends them.');
+  if (summary.claimedElsewhere > 0) {
+    lines.push(
+      `${summary.claimedElsewhere} reminder(s) claimed by another worker, or by one that stopped: they end sent, or unknown once the claim is older than SEND_CLAIM_TIMEOUT_MS (\`reminders failed\` then lists them).`,
+    );
+  }
   return lines.join('\n');
 }
 
