@@ -197,8 +197,9 @@ describe('the command line', () => {
     expect(codes).toEqual({ failed: 0, json: 0, unknownId: 2, forceNoReason: 2, badDate: 2 });
 
     const table = runs.failed.output().trim().split('\n');
-    expect(table[0]).toMatch(/^id\s+status\s+kind\s+license\s+order\s+recipient\s+offset\s+expires\s+attempts\s+last reply or reason\s+when$/);
-    expect(table[2]).toMatch(new RegExp(`^${row!.id}\\s+failed\\s+license\\s+KEY-CLI\\s+ORD-CLI\\s+cli@example\\.com\\s+7\\s+2027-10-11\\s+1\\s+550 5\\.7\\.1 Rejected by policy\\s+\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$`));
+    expect(table[0]).toMatch(/^id\s+status\s+kind\s+license\s+order\s+recipient\s+offset\s+expires\s+attempts\s+when \(UTC\)$/);
+    expect(table[2]).toMatch(new RegExp(`^${row!.id}\\s+failed\\s+license\\s+KEY-CLI\\s+ORD-CLI\\s+cli@example\\.com\\s+7\\s+2027-10-11\\s+1\\s+\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$`));
+    expect(table[3]).toMatch(/^\s+550 5\.7\.1 Rejected by policy/);
     expect(table.at(-1)).toBe('1 failed/unknown reminder(s).');
     expect(JSON.parse(runs.json.output().trim())).toMatchObject({ id: row!.id, status: 'failed', licenseKey: 'KEY-CLI', orderNumber: 'ORD-CLI', reason: expect.stringMatching(/^550 5\.7\.1 Rejected by policy/) });
 

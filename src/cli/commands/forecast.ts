@@ -28,7 +28,9 @@ export function registerForecastCommand(program: Command): void {
         }
         const quiet = days.length - busy.length;
         console.log(
-          `${emails} email(s) on ${busy.length} of ${options.days} day(s) from ${from}${quiet > 0 ? ` (nothing due on the other ${quiet})` : ''}, if the portal data stays as it is now.`,
+          busy.length === 0
+            ? `Nothing due in the ${options.days} day(s) from ${from}, if the portal data stays as it is now.`
+            : `${emails} email(s) on ${busy.length} of ${options.days} day(s) from ${from}${quiet > 0 ? ` (nothing due on the other ${quiet})` : ''}, if the portal data stays as it is now.`,
         );
       });
     });
