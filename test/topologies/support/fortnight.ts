@@ -49,6 +49,8 @@ export interface FortnightReport {
   scanResubmissions: number;
   /** Unknown rows without a reason (must be none). */
   unknownWithoutReason: number;
+  /** Advisory locks still held once both `migrate` processes had exited (must be none). */
+  migrationLocksLeft: number;
   processExits: Array<number | string>;
 }
 
@@ -128,6 +130,10 @@ export async function runFortnight(topology: Topology): Promise<FortnightReport>
     const migrations = [spawnCli(['migrate'], env), spawnCli(['migrate'], env)];
     const migrateExits = await Promise.all(migrations.map(exited));
     if (migrateExits.some((code) => code !== 0)) throw new Error(`migrate failed: ${migrations.map((m) => m.output()).join('\n')}`);
+    // A migration lock left behind (a session lock stranded on a pooled server connection) would
+    // make the next deploy's `migrate` wait: none may survive the migrations.
+    const locks = await sql<{ n: string }>`select count(*) as n from pg_locks l join pg_database d on d.oid = l.database where l.locktype = 'advisory' and d.datname = ${dbName}`.execute(db);
+    const migrationLocksLeft = Number(locks.rows[0]?.n);
     await seed(db);
 
     step(topology.name, 'starting three workers and two schedulers');
@@ -247,6 +253,7 @@ export async function runFortnight(topology: Topology): Promise<FortnightReport>
       sendsResumedMs: recovered ? recovered.resumed : null,
       scanResubmissions,
       unknownWithoutReason: due.filter((r) => r.status === 'unknown' && !r.reason).length,
+      migrationLocksLeft,
       processExits,
     };
   } catch (error) {
@@ -297,11 +304,13 @@ export function formatReports(reports: FortnightReport[]): string {
 export function expectExactlyOnce(report: FortnightReport): void {
   process.stdout.write(`\n${formatReports([report])}\n\n`);
   expect(report.due).toBeGreaterThan(100);
-  expect({ duplicates: report.duplicates, lost: report.lost, failed: report.failed, unknownWithoutReason: report.unknownWithoutReason }).toEqual({
+  const { duplicates, lost, failed, unknownWithoutReason, migrationLocksLeft } = report;
+  expect({ duplicates, lost, failed, unknownWithoutReason, migrationLocksLeft }).toEqual({
     duplicates: 0,
     lost: 0,
     failed: 0,
     unknownWithoutReason: 0,
+    migrationLocksLeft: 0,
   });
   expect(report.processExits).toEqual([0, 0, 0, 0, 0]);
 }
