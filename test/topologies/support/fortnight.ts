@@ -118,6 +118,8 @@ export async function runFortnight(topology: Topology): Promise<FortnightReport>
     SEND_ATTEMPTS: '8',
     UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret',
     HTTP_PORT: '0',
+    // Three `reminders work` processes, each one process (not one per core).
+    WORKER_PROCESSES: '1',
   };
   const config = loadConfig(env);
   const db = createDb(directUrl, { reconnectMs: 60_000 });
