@@ -36,7 +36,7 @@ import { createRenderer } from '../src/render/renderer';
 import { loadSampleData, sampleInput } from '../src/render/sample-data';
 import { buildView, createHandlebars } from '../src/render/template-data';
 import { composeVariant } from '../src/render/template-source';
-import { addDays } from '../src/scan/dates';
+import { addDays } from '../src/dates';
 import { runScan } from '../src/scan/run-scan';
 import { type Figure, figure, printTable, ratio, show } from './figures';
 import type { SinkReport, SinkRequest } from './smtp-sink';

@@ -38,6 +38,25 @@ export interface CompileResult {
   problems: TemplateProblem[];
   templateVersion: string;
   stamps: FileStamp[];
+  /** The files composed into it, relative path → text: what a stored version keeps. */
+  sources: Record<string, string>;
+  /** The MJML output and subject the compiled variant fills (null when it did not compile). */
+  parts: CompiledParts | null;
+}
+
+/** What a compiled variant is made of: enough to rebuild it without MJML or the files on disk. */
+export interface CompiledParts {
+  family: Family;
+  variant: Variant;
+  /** The locale of the copy file used (after fallback). */
+  locale: string;
+  templateVersion: string;
+  files: string[];
+  /** MJML's output, with the Handlebars placeholders still in it. */
+  html: string;
+  /** The subject's Handlebars source, and where it was written. */
+  subject: string;
+  subjectWhere: string;
 }
 
 export interface CompileHooks {
@@ -85,7 +104,8 @@ export async function compileVariant(
   const files = [...composed.contents.keys()].map(relative).sort();
   const problems = [...composed.problems];
   const locate = (line: number): Origin => composed.origins[line - 1] ?? { file: LAYOUT_FILE, line: 0 };
-  const result = (compiled: CompiledVariant | null): CompileResult => ({
+  const sources = Object.fromEntries([...composed.contents].map(([abs, text]) => [relative(abs), text] as const).sort(([a], [b]) => a.localeCompare(b)));
+  const result = (compiled: CompiledVariant | null, parts: CompiledParts | null = null): CompileResult => ({
     compiled,
     blocks: composed.blocks,
     copyFile: composed.copyFile,
@@ -93,6 +113,8 @@ export async function compileVariant(
     problems: dedupe(problems),
     templateVersion,
     stamps: composed.stamps,
+    sources,
+    parts,
   });
 
   const structural = checkTagBalance(composed.mjml, locate);
@@ -132,21 +154,36 @@ export async function compileVariant(
   const html = output.html;
   if (!subject) return result(null);
 
-  let htmlTemplate: Handlebars.TemplateDelegate;
-  let subjectTemplate: Handlebars.TemplateDelegate;
+  const parts: CompiledParts = {
+    family,
+    variant,
+    locale: composed.locale,
+    templateVersion,
+    files,
+    html,
+    subject: subject.text,
+    subjectWhere: `${subject.file}:${subject.line}`,
+  };
   try {
-    handlebars.parse(html);
-    htmlTemplate = handlebars.compile(html, HANDLEBARS_OPTIONS);
-    subjectTemplate = handlebars.compile(subject.text, { ...HANDLEBARS_OPTIONS, noEscape: true });
+    return result(compiledFromParts(parts), parts);
   } catch (error) {
     problems.push({ file: LAYOUT_FILE, line: 0, message: `Handlebars (after MJML): ${error instanceof Error ? error.message : String(error)}` });
     return result(null);
   }
-  const textTemplate = compileTextTemplate(html);
+}
 
-  const templateLocale = composed.locale;
+/**
+ * Builds the fillable variant from its compiled parts: from a fresh MJML run, or from a version
+ * kept in the database. Throws when Handlebars cannot compile them.
+ */
+export function compiledFromParts(parts: CompiledParts): CompiledVariant {
+  const { family, variant, locale: templateLocale, templateVersion, files } = parts;
+  handlebars.parse(parts.html);
+  const htmlTemplate: Handlebars.TemplateDelegate = handlebars.compile(parts.html, HANDLEBARS_OPTIONS);
+  const subjectTemplate: Handlebars.TemplateDelegate = handlebars.compile(parts.subject, { ...HANDLEBARS_OPTIONS, noEscape: true });
+  const textTemplate = compileTextTemplate(parts.html);
   const where = `${family}/${templateLocale} ${variant === 'expired' ? 'expired' : `offset ${variant}`}`;
-  return result({
+  return {
     family,
     variant,
     locale: templateLocale,
@@ -165,12 +202,12 @@ export async function compileVariant(
           cause: error,
         });
       }
-      if (!subjectText) throw new TemplateError(`template ${where}: the subject is empty once filled (${subject.file}:${subject.line})`);
+      if (!subjectText) throw new TemplateError(`template ${where}: the subject is empty once filled (${parts.subjectWhere})`);
       // A template whose text part could not be precompiled still sends: derived per email.
       const text = textTemplate ? finishPlainText(textTemplate(textView(view))) : htmlToPlainText(filled);
       return { subject: subjectText, html: filled, text, templateVersion };
     },
-  });
+  };
 }
 
 /**

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { addDays, businessDate, dateRange, daysBetween, fromEpochDay, parseIsoDate, toEpochDay } from '../../src/scan/dates';
+import { addDays, businessDate, dateRange, daysBetween, fromEpochDay, parseIsoDate, toEpochDay } from '../../src/dates';
 
 describe('business dates', () => {
   it('uses the date in the business time zone, not UTC', () => {
