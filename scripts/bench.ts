@@ -20,7 +20,7 @@ import { createRenderer } from '../src/render/renderer';
 import { loadSampleData, sampleInput } from '../src/render/sample-data';
 import { waitUntilDrained } from '../src/queue/drain';
 import { startWorker } from '../src/queue/workers';
-import { addDays } from '../src/scan/dates';
+import { addDays } from '../src/dates';
 import { runScan } from '../src/scan/run-scan';
 import { deleteQueueKeys } from '../src/queue/queue-keys';
 

@@ -15,7 +15,7 @@ import { migrateToLatest } from '../src/db/migrate';
 import { loadDemoData, renewLicense } from '../src/demo/demo-data';
 import { createLogger } from '../src/logger';
 import { waitUntilDrained } from '../src/queue/drain';
-import { addDays, businessDate } from '../src/scan/dates';
+import { addDays, businessDate } from '../src/dates';
 import { runScan } from '../src/scan/run-scan';
 import { checkRedis, checkSmtp, postgresUnavailable } from '../src/service-checks';
 import { deleteQueueKeys } from '../src/queue/queue-keys';

@@ -6,6 +6,7 @@ import { createDb } from './db/connection';
 import type { Database } from './db/types';
 import { createLogger, type Logger } from './logger';
 import { createQueue, createRedis, SCAN_QUEUE, SEND_QUEUE } from './queue/queues';
+import { TemplateHealth } from './render/template-health';
 import type { Renderer } from './render/types';
 import { createMailer } from './send/create-mailer';
 import type { Mailer } from './send/mailer';
@@ -20,6 +21,8 @@ export interface App {
   readonly config: Config;
   readonly logger: Logger;
   readonly db: Kysely<Database>;
+  /** Template edits the renderer refused (for /healthz and /metrics). */
+  readonly templateHealth: TemplateHealth;
   redis(): Redis;
   scanQueue(): Queue;
   sendQueue(): Queue;
@@ -45,7 +48,9 @@ function watchErrors(queue: Queue, logger: Logger): Queue {
 export function createApp(config: Config, options: { logger?: Logger } = {}): App {
   const releases: Release[] = [];
   const logger = options.logger ?? createLogger(config.logLevel, 2, secretsOf(config));
-  const db = createDb(config.databaseUrl);
+  // Each send in flight holds a connection from just before the hand-over to the record.
+  const db = createDb(config.databaseUrl, Math.max(10, config.sendConcurrency + 4));
+  const templateHealth = new TemplateHealth();
   releases.push(() => db.destroy());
 
   const lazy = <T>(make: () => T, release: (value: T) => Promise<void> | void): (() => T) => {
@@ -78,7 +83,14 @@ export function createApp(config: Config, options: { logger?: Logger } = {}): Ap
   );
   const renderer = lazy(
     // Loaded on first use: MJML takes a while to load, and most commands never render.
-    () => (require('./render/renderer') as typeof import('./render/renderer')).createRenderer(config, logger),
+    () => {
+      const { createRenderer } = require('./render/renderer') as typeof import('./render/renderer');
+      const { databaseVersionStore } = require('./render/template-versions') as typeof import('./render/template-versions');
+      return createRenderer(config, logger, {
+        reloadCheckMs: config.templateReloadCheckMs,
+        guard: { config, store: databaseVersionStore(db), health: templateHealth },
+      });
+    },
     (r) => r.close(),
   );
 
@@ -87,6 +99,7 @@ export function createApp(config: Config, options: { logger?: Logger } = {}): Ap
     config,
     logger,
     db,
+    templateHealth,
     redis,
     scanQueue,
     sendQueue,

@@ -123,7 +123,11 @@ const schema = z.object({
   SEND_RATE_PER_SEC: integer(1, 10_000).default(10),
   SEND_CONCURRENCY: integer(1, 100).default(4),
   SEND_LOCK_MS: integer(1000, 600_000).default(30_000),
+  SEND_CLAIM_TIMEOUT_MS: integer(1000, 86_400_000).default(120_000),
+  OUTBOX_INTERVAL_MS: integer(100, 60_000).default(20_000),
+  MAX_ITEMS_PER_EMAIL: integer(1, 200).default(40),
   TEMPLATES_DIR: z.string().trim().min(1).default('templates'),
+  TEMPLATE_RELOAD_CHECK_MS: integer(0, 3_600_000).default(1000),
   PORTAL_URL: url(['http:', 'https:']).default('https://www.dynamsoft.com/customer'),
   PUBLIC_URL: url(['http:', 'https:']).default('http://127.0.0.1:8080'),
   SALES_EMAIL: email.default('sales@dynamsoft.com'),
@@ -155,7 +159,15 @@ export interface Config {
   readonly sendConcurrency: number;
   /** How long a send job's lock lasts without renewal; a dead worker's job is retried after it. */
   readonly sendLockMs: number;
+  /** A `sending` row older than this that no live attempt holds is swept to `unknown`. */
+  readonly sendClaimTimeoutMs: number;
+  /** How often each worker re-queues pending rows that have no live job (the ledger is the outbox). */
+  readonly outboxIntervalMs: number;
+  /** A group with more due items is sent as several emails (size bound: see the README). */
+  readonly maxItemsPerEmail: number;
   readonly templatesDir: string;
+  /** How long the worker trusts a compiled template before it looks at its files again. */
+  readonly templateReloadCheckMs: number;
   readonly portalUrl: string;
   readonly publicUrl: string;
   readonly salesEmail: string;
@@ -197,7 +209,11 @@ function fromRaw(raw: Raw): Config {
     sendRatePerSec: raw.SEND_RATE_PER_SEC,
     sendConcurrency: raw.SEND_CONCURRENCY,
     sendLockMs: raw.SEND_LOCK_MS,
+    sendClaimTimeoutMs: raw.SEND_CLAIM_TIMEOUT_MS,
+    outboxIntervalMs: raw.OUTBOX_INTERVAL_MS,
+    maxItemsPerEmail: raw.MAX_ITEMS_PER_EMAIL,
     templatesDir: path.resolve(raw.TEMPLATES_DIR),
+    templateReloadCheckMs: raw.TEMPLATE_RELOAD_CHECK_MS,
     portalUrl: stripSlash(raw.PORTAL_URL),
     publicUrl: stripSlash(raw.PUBLIC_URL),
     salesEmail: raw.SALES_EMAIL,

@@ -2,7 +2,9 @@ import type { Worker } from 'bullmq';
 import { dailyScanJob } from '../jobs/daily-scan';
 import { sendReminderJob } from '../jobs/send-reminder';
 import type { App } from './app';
-import { registerDailyScan, requeuePending, scanTodayIfMissed } from './queue/scheduler';
+import { hostname } from 'node:os';
+import { startOutboxLoop } from './delivery/outbox';
+import { registerDailyScan, scanTodayIfMissed } from './queue/scheduler';
 import { startWorker } from './queue/workers';
 
 export interface DaemonOptions {
@@ -12,9 +14,13 @@ export interface DaemonOptions {
   scanner: boolean;
 }
 
-/** Starts the send worker: concurrency per process, the rate limit shared by every worker of the queue. */
+/**
+ * Starts the send worker (concurrency per process, the rate limit shared by every worker of the
+ * queue) and its outbox loop: every OUTBOX_INTERVAL_MS, stale claims are swept and every pending
+ * ledger group without a live job gets one, whatever Redis lost.
+ */
 export function startSendWorker(app: App): Worker {
-  const { sendConcurrency, sendRatePerSec, sendLockMs } = app.config;
+  const { sendConcurrency, sendRatePerSec, sendLockMs, outboxIntervalMs } = app.config;
   const worker = startWorker(app, sendReminderJob, {
     concurrency: sendConcurrency,
     limiter: { max: sendRatePerSec, duration: 1000 },
@@ -22,6 +28,13 @@ export function startSendWorker(app: App): Worker {
   });
   // close() stops taking jobs and waits for the ones in hand.
   app.onClose(() => worker.close());
+  const stopOutbox = startOutboxLoop(
+    { db: app.db, sendQueue: app.sendQueue(), config: app.config, logger: app.logger },
+    `outbox ${hostname()}/${process.pid}`,
+    outboxIntervalMs,
+  );
+  // Registered after the worker, so it stops first (releases run newest-first).
+  app.onClose(stopOutbox);
   return worker;
 }
 
@@ -44,10 +57,9 @@ export async function startDaemon(app: App, options: DaemonOptions): Promise<{ w
 export const SCHEDULE_CHECK_MS = 15 * 60 * 1000;
 
 /**
- * A Redis that was flushed or failed over to an empty replica forgets the job scheduler and the
- * send jobs. Every SCHEDULE_CHECK_MS the daemon registers the schedule again if it is missing,
- * queues today's scan if its time has passed without one, and resubmits a job for every pending
- * ledger group (a row recorded while its group's email was being sent gets its job here too).
+ * A Redis that was flushed or failed over to an empty replica forgets the job scheduler. Every
+ * SCHEDULE_CHECK_MS the daemon registers the schedule again if it is missing and queues today's
+ * scan if its time has passed without one. (Send jobs are the outbox loop's: see startSendWorker.)
  */
 function keepScheduleAlive(app: App): void {
   let running = false;
@@ -56,7 +68,6 @@ function keepScheduleAlive(app: App): void {
     running = true;
     registerDailyScan(app, { quiet: true })
       .then(() => scanTodayIfMissed(app))
-      .then(() => requeuePending(app))
       .catch((error: unknown) => app.logger.error({ err: error }, 'could not check the daily scan schedule; will try again'))
       .finally(() => (running = false));
   }, SCHEDULE_CHECK_MS);

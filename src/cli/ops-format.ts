@@ -48,6 +48,7 @@ const ACTION_LABEL: Record<ReplayResult['entries'][number]['action'], string> = 
   replay: 'replay',
   force: 'FORCE re-send',
   superseded: 'not replayed',
+  ineligible: 'not replayed',
   'already-pending': 'not replayed',
   'in-flight': 'not replayed',
 };

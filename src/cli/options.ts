@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { parseIsoDate } from '../scan/dates';
+import { parseIsoDate } from '../dates';
 
 /** commander option parsers: a bad value becomes one line naming the option. */
 export function dateOption(value: string): string {

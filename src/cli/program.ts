@@ -4,6 +4,7 @@ import { registerForecastCommand } from './commands/forecast';
 import { registerMigrateCommand } from './commands/migrate';
 import { registerOpsCommands } from './commands/ops';
 import { registerScanCommand } from './commands/scan';
+import { registerTemplateVersionCommand } from './commands/template-versions';
 import { registerTemplateCommands } from './commands/templates';
 import { registerWorkCommands } from './commands/work';
 
@@ -20,5 +21,7 @@ export function buildProgram(): Command {
   registerOpsCommands(program);
   registerDemoDataCommand(program);
   registerTemplateCommands(program);
+  const templates = program.commands.find((c) => c.name() === 'templates');
+  if (templates) registerTemplateVersionCommand(templates);
   return program;
 }

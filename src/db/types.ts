@@ -65,9 +65,11 @@ export interface ReminderLedgerTable {
   updated_at: Timestamp;
   claimed_at: NullableTimestamp;
   sent_at: NullableTimestamp;
+  /** The send job that last claimed the row. */
+  job_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
-export type LedgerEvent = 'queued' | 'claimed' | 'sent' | 'failed' | 'retry' | 'skipped' | 'unknown' | 'replayed';
+export type LedgerEvent = 'queued' | 'claimed' | 'sent' | 'failed' | 'retry' | 'skipped' | 'unknown' | 'replayed' | 'late-outcome' | 'unrecorded';
 
 export interface ReminderEventsTable {
   id: Generated<string>;
@@ -104,6 +106,19 @@ export interface SuppressedAddressesTable {
   created_at: Timestamp;
 }
 
+export interface TemplateVersionsTable {
+  family: string;
+  locale: string;
+  variant: string;
+  version: string;
+  files: ColumnType<Record<string, string>, string, string>;
+  html: string;
+  subject: string;
+  subject_where: ColumnType<string, string | undefined, string>;
+  template_locale: string;
+  created_at: Timestamp;
+}
+
 export interface Database {
   orders: OrdersTable;
   order_contacts: OrderContactsTable;
@@ -113,6 +128,7 @@ export interface Database {
   scan_runs: ScanRunsTable;
   license_holds: LicenseHoldsTable;
   suppressed_addresses: SuppressedAddressesTable;
+  template_versions: TemplateVersionsTable;
 }
 
 export type LedgerRow = Selectable<ReminderLedgerTable>;

@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database, IsoDate } from '../db/types';
-import { addDays } from '../scan/dates';
+import { addDays } from '../dates';
 
 const PRODUCTS = [
   'Dynamic Web TWAIN',

@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import { UserError } from '../user-error';
 import type { Database } from '../db/types';
-import { normalizeAddress } from '../scan/candidates';
+import { normalizeAddress } from '../send/address';
 
 export interface LicenseRef {
   id: string;

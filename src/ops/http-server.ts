@@ -46,7 +46,7 @@ export function createHttpApp(app: App, options: HttpOptions = {}): express.Expr
 
   http.get('/healthz', async (_req, res) => {
     const report = await checkHealth(app, probeTimeoutMs);
-    res.status(report.status === 'ok' ? 200 : 503).set('Cache-Control', 'no-store').json(report);
+    res.status(report.status === 'error' ? 503 : 200).set('Cache-Control', 'no-store').json(report);
   });
   http.get('/metrics', async (_req, res) => {
     const body = await metrics.scrape();

@@ -3,9 +3,10 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import { UserError } from '../user-error';
 import type { Config } from '../config';
 import type { Database, LedgerRow, LedgerStatus, ReminderKind } from '../db/types';
-import { recordEvents } from '../ledger/events';
-import { seriesKey, smallerOffsetsOnTheirWay } from '../ledger/ledger';
-import { enqueueSends } from '../queue/send-jobs';
+import { eligibility } from '../delivery/eligibility';
+import { enqueueGroups } from '../delivery/outbox';
+import { readEligibilityInputs } from '../delivery/portal-state';
+import { transition } from '../delivery/transitions';
 import { groupKey } from '../scan/group-key';
 
 /** Which ledger rows to replay: explicit ids, or a status selection narrowed by filters. */
@@ -38,6 +39,8 @@ export type ReplayAction =
   | 'force'
   /** Not replayed: a smaller offset of the same expiry was sent, is on its way, or is replayed now. */
   | 'superseded'
+  /** Not replayed: the portal or an operator says no (renewed, cancelled, held, suppressed, unsubscribed). */
+  | 'ineligible'
   /** Not replayed: already pending (an earlier replay or the scan queued it). */
   | 'already-pending'
   /** Not replayed: a worker is sending it right now. */
@@ -56,6 +59,8 @@ export interface ReplayResult {
   dryRun: boolean;
   entries: ReplayEntry[];
   jobs: Array<{ groupKey: string; ledgerIds: string[] }>;
+  /** Finished failed jobs of the replayed rows removed from the queue (so the dashboard stops showing them). */
+  removedJobs?: number;
 }
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -84,9 +89,31 @@ export async function replay(
     return plan;
   });
   // After the commit, so that a worker never meets the job before the rows are pending. If this
-  // add fails the rows stay pending, and the next scan queues them (it re-queues every pending group).
-  await enqueueSends(deps.sendQueue, deps.config, result.jobs);
-  return { dryRun: false, ...result };
+  // add fails the rows stay pending, and every worker's outbox pass queues them within seconds.
+  await enqueueGroups(deps.sendQueue, deps.config, result.jobs);
+  const removedJobs = await removeFinishedJobs(deps.sendQueue, result.entries);
+  return { dryRun: false, ...result, removedJobs };
+}
+
+/**
+ * The failed send jobs of replayed rows would stay on the dashboard as failures after the replay
+ * delivered them: remove them. Only jobs that failed for good; a live job is left alone.
+ */
+async function removeFinishedJobs(queue: Queue, entries: ReplayEntry[]): Promise<number> {
+  const jobIds = [...new Set(entries.filter((e) => e.action === 'replay' || e.action === 'force').map((e) => e.row.job_id).filter((id): id is string => Boolean(id)))];
+  let removed = 0;
+  for (const id of jobIds) {
+    try {
+      const job = await queue.getJob(id);
+      if (job && (await job.isFailed())) {
+        await job.remove();
+        removed += 1;
+      }
+    } catch {
+      // Cosmetic: the ledger is the record, the dashboard's history is not.
+    }
+  }
+  return removed;
 }
 
 function validateReplay(selection: ReplaySelection, options: ReplayOptions): void {
@@ -143,26 +170,24 @@ async function planReplay(db: Db, rows: LedgerRow[], options: ReplayOptions): Pr
     return { row, action: 'replay', note: `was ${row.status}${row.reason ? `: ${row.reason}` : ''}`, jobId: null };
   });
 
-  if (!options.force) {
-    // The catch-up rule holds for replays too: nothing for an offset once a smaller offset of the
-    // same expiry went out (or is on its way), and of several replayed offsets only the smallest.
-    const candidates = entries.filter((e) => e.action === 'replay');
-    const later = await smallerOffsetsOnTheirWay(db, candidates.map((e) => e.row.id));
-    for (const entry of candidates) {
-      const found = later.get(entry.row.id);
-      if (found) Object.assign(entry, { action: 'superseded', note: `superseded: the ${found.offset}-day reminder (#${found.id}) is ${found.status}` });
-    }
-    const smallest = new Map<string, LedgerRow>();
-    for (const { row } of entries.filter((e) => e.action === 'replay')) {
-      const key = `${row.kind}|${seriesKey(row.license_id, row.expires_on, row.recipient)}`;
-      const best = smallest.get(key);
-      if (!best || row.offset_days < best.offset_days) smallest.set(key, row);
-    }
-    for (const entry of entries.filter((e) => e.action === 'replay')) {
-      const best = smallest.get(`${entry.row.kind}|${seriesKey(entry.row.license_id, entry.row.expires_on, entry.row.recipient)}`);
-      if (best && best.id !== entry.row.id) {
-        Object.assign(entry, { action: 'superseded', note: `superseded: the ${best.offset_days}-day reminder (#${best.id}) is replayed instead` });
-      }
+  // The one eligibility rule, as at scan and send time: the portal's state, and the series, in
+  // which the rows replayed now count as on their way (so of several replayed offsets of one
+  // expiry only the smallest goes). A forced re-send is exempt from the series rule only.
+  const candidates = entries.filter((e) => e.action === 'replay' || e.action === 'force').sort((a, b) => a.row.offset_days - b.row.offset_days);
+  const inputs = await readEligibilityInputs(db, candidates.map((e) => e.row));
+  const replayedNow = new Set(candidates.filter((e) => e.action === 'replay').map((e) => e.row.id));
+  for (const entry of candidates) {
+    const input = inputs.get(entry.row.id);
+    if (!input) continue;
+    const series = input.series.map((m) => (replayedNow.has(m.id) ? { ...m, status: 'pending' as const } : m));
+    const verdict = eligibility(
+      { kind: entry.row.kind, offset: entry.row.offset_days, expiresOn: entry.row.expires_on, forced: entry.action === 'force' || Boolean(options.force) },
+      input.portal,
+      series,
+    );
+    if (!verdict.send) {
+      replayedNow.delete(entry.row.id);
+      Object.assign(entry, { action: verdict.reason.startsWith('superseded') ? 'superseded' : 'ineligible', note: verdict.reason });
     }
   }
 
@@ -198,31 +223,27 @@ async function applyReplay(trx: Transaction<Database>, plan: Omit<ReplayResult, 
   const reason = options.reason?.trim();
   for (const job of plan.jobs) {
     const members = plan.entries.filter((e) => e.jobId === job.groupKey);
-    await trx
-      .updateTable('reminder_ledger')
-      .set({
-        status: 'pending',
-        reason: null,
-        claim_token: null,
-        group_key: job.groupKey,
-        // A forced replay is the operator's explicit choice: a new Message-ID, and no superseded check.
-        forced: options.force ? sql<boolean>`true` : sql<boolean>`forced`,
-        updated_at: sql`now()`,
-      })
-      .where('id', 'in', job.ledgerIds)
-      .execute();
-    await recordEvents(
-      trx,
-      members.map(({ row, action }) => ({
-        ledgerId: row.id,
-        event: 'replayed',
-        status: 'pending',
-        actor: options.actor,
-        detail:
-          action === 'force'
-            ? `FORCED re-send of a reminder already sent ${row.sent_at?.toISOString() ?? ''} as ${row.message_id ?? '?'}: ${reason}`
-            : `replay of a ${row.status} reminder${options.force ? ' (--force)' : ''}${reason ? `: ${reason}` : ''}`,
-      })),
-    );
+    for (const action of ['replay', 'force'] as const) {
+      const rows = members.filter((m) => m.action === action).map((m) => m.row);
+      if (rows.length === 0) continue;
+      // One transition per status (a forced one per row), so each event says what the row was.
+      const batches = action === 'force' ? rows.map((r) => [r]) : [...new Set(rows.map((r) => r.status))].map((st) => rows.filter((r) => r.status === st));
+      for (const ofStatus of batches) {
+        const status = ofStatus[0]!.status;
+        const sentAs = `${ofStatus[0]!.sent_at?.toISOString() ?? ''} as ${ofStatus[0]!.message_id ?? '?'}`;
+        const { missed } = await transition(trx, action, {
+          ids: ofStatus.map((r) => r.id),
+          actor: options.actor,
+          // A forced replay is the operator's explicit choice: a new Message-ID, and no superseded check.
+          set: { group_key: job.groupKey, ...(options.force ? { forced: true } : {}), ...(status === 'unknown' ? {} : { claim_token: null }) },
+          detail:
+            action === 'force'
+              ? `FORCED re-send of a reminder already sent ${sentAs}: ${reason}`
+              : `replay of a ${status} reminder${options.force ? ' (--force)' : ''}${reason ? `: ${reason}` : ''}`,
+        });
+        // The rows are locked by this transaction: a miss means the plan is stale.
+        if (missed.length > 0) throw new Error(`replay: ledger rows ${missed.join(', ')} changed while locked`);
+      }
+    }
   }
 }

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database, IsoDate } from '../db/types';
-import { businessDate, daysBetween } from '../scan/dates';
+import { businessDate, daysBetween } from '../dates';
 
 export interface ScanStatus {
   /** The latest completed scan, or null when none ever completed. */

@@ -1,9 +1,21 @@
 import { CronExpressionParser } from 'cron-parser';
-import type { App } from '../app';
-import { DAILY_SCAN_JOB } from '../../jobs/daily-scan';
-import { pendingGroups } from '../ledger/ledger';
-import { businessDate } from '../scan/dates';
-import { enqueueSends } from './send-jobs';
+import type { Queue } from 'bullmq';
+import type { Kysely } from 'kysely';
+import type { Config } from '../config';
+import { businessDate } from '../dates';
+import type { Database } from '../db/types';
+import { reconcileOutbox } from '../delivery/outbox';
+import type { Logger } from '../logger';
+import { DAILY_SCAN_JOB } from '../scan/scan-job-payload';
+
+/** What the schedule needs of the composition root (the App has it all). */
+export interface ScheduleDeps {
+  readonly db: Kysely<Database>;
+  readonly config: Pick<Config, 'scanCron' | 'timezone' | 'sendAttempts' | 'sendBackoffMs' | 'sendClaimTimeoutMs'>;
+  readonly logger: Logger;
+  scanQueue(): Queue;
+  sendQueue(): Queue;
+}
 
 export const DAILY_SCAN_SCHEDULER = 'daily-scan';
 
@@ -20,7 +32,7 @@ const SCAN_JOB_OPTIONS = {
  * one id is atomic, so any number of daemons may do it; a race with a running iteration is
  * harmless and only logged.
  */
-export async function registerDailyScan(app: App, options: { quiet?: boolean } = {}): Promise<void> {
+export async function registerDailyScan(app: ScheduleDeps, options: { quiet?: boolean } = {}): Promise<void> {
   const { scanCron, timezone } = app.config;
   const existing = await app.scanQueue().getJobScheduler(DAILY_SCAN_SCHEDULER);
   if (existing && existing.pattern === scanCron && existing.tz === timezone) return;
@@ -53,7 +65,7 @@ export function lastFireDate(pattern: string, timezone: string, now: Date): stri
  * Before the cron time nothing is queued: the schedule itself will fire. One job id per day, so
  * daemons checking at once add one job; a failed one is replaced.
  */
-export async function scanTodayIfMissed(app: App, now = new Date()): Promise<boolean> {
+export async function scanTodayIfMissed(app: ScheduleDeps, now = new Date()): Promise<boolean> {
   const { scanCron, timezone } = app.config;
   const today = businessDate(now, timezone);
   if (lastFireDate(scanCron, timezone, now) !== today) return false;
@@ -76,9 +88,8 @@ export async function scanTodayIfMissed(app: App, now = new Date()): Promise<boo
   return true;
 }
 
-/** Submits a send job for every pending ledger group (a no-op for those already queued). */
-export async function requeuePending(app: App): Promise<number> {
-  const groups = await pendingGroups(app.db);
-  await enqueueSends(app.sendQueue(), app.config, groups);
-  return groups.length;
+/** One outbox pass: stale claims swept, a send job for every pending ledger group that has none live. */
+export async function requeuePending(app: ScheduleDeps): Promise<number> {
+  const pass = await reconcileOutbox({ db: app.db, sendQueue: app.sendQueue(), config: app.config, logger: app.logger }, 'outbox');
+  return pass.groups;
 }

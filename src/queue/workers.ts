@@ -1,7 +1,9 @@
 import { hostname } from 'node:os';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
-import type { App } from '../app';
-import { type JobDefinition, PermanentJobError } from './job-definition';
+import type { ConnectionOptions } from 'bullmq';
+import type { Logger } from '../logger';
+import { PermanentJobError } from '../permanent-error';
+import type { JobDefinition } from './job-definition';
 
 export interface WorkerOptions {
   concurrency?: number;
@@ -10,20 +12,38 @@ export interface WorkerOptions {
   lockMs?: number;
 }
 
+/** What a worker needs of the composition root; the same object is handed to the jobs. */
+export interface WorkerHost {
+  redis(): ConnectionOptions;
+  readonly config: { readonly queuePrefix: string };
+  readonly logger: Logger;
+}
+
 /** Runs a job definition on its queue. Permanent failures become UnrecoverableError: no retry. */
-export function startWorker<P, R>(app: App, definition: JobDefinition<P, R>, options: WorkerOptions = {}): Worker<P, R> {
+export function startWorker<P, R, D extends WorkerHost>(app: D, definition: JobDefinition<P, R, D>, options: WorkerOptions = {}): Worker<P, R> {
   const actor = `worker ${hostname()}/${process.pid}`;
   const worker = new Worker<P, R>(
     definition.queue,
     async (job: Job<P, R>) => {
       if (job.name !== definition.name) throw new UnrecoverableError(`unknown job name ${job.name} on queue ${definition.queue}`);
+      let payload = job.data;
+      if (definition.payload) {
+        const parsed = definition.payload.safeParse(job.data);
+        if (!parsed.success) {
+          const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'payload'} ${i.message}`).join('; ');
+          app.logger.error({ queue: definition.queue, jobId: job.id, reason: why }, 'malformed job payload: failed without running');
+          throw new UnrecoverableError(`malformed ${definition.name} payload: ${why}`);
+        }
+        payload = parsed.data;
+      }
       try {
-        return await definition.process(job.data, {
+        return await definition.process(payload, {
           app,
           attempt: job.attemptsMade + 1,
           maxAttempts: job.opts.attempts ?? 1,
           scheduledFor: new Date(job.timestamp + (job.opts.delay ?? 0)),
           actor,
+          jobId: job.id,
         });
       } catch (error) {
         if (error instanceof PermanentJobError) throw new UnrecoverableError(error.message);

@@ -39,6 +39,25 @@ export interface CompileResult {
   problems: TemplateProblem[];
   templateVersion: string;
   stamps: FileStamp[];
+  /** The files composed into it, relative path → text: what a stored version keeps. */
+  sources: Record<string, string>;
+  /** The MJML output and subject the compiled variant fills (null when it did not compile). */
+  parts: CompiledParts | null;
+}
+
+/** What a compiled variant is made of: enough to rebuild it without MJML or the files on disk. */
+export interface CompiledParts {
+  family: Family;
+  variant: Variant;
+  /** The locale of the copy file used (after fallback). */
+  locale: string;
+  templateVersion: string;
+  files: string[];
+  /** MJML's output, with the Handlebars placeholders still in it. */
+  html: string;
+  /** The subject's Handlebars source, and where it was written. */
+  subject: string;
+  subjectWhere: string;
 }
 
 export interface CompileHooks {
@@ -86,7 +105,8 @@ export async function compileVariant(
   const files = [...composed.contents.keys()].map(relative).sort();
   const problems = [...composed.problems];
   const locate = (line: number): Origin => composed.origins[line - 1] ?? { file: LAYOUT_FILE, line: 0 };
-  const result = (compiled: CompiledVariant | null): CompileResult => ({
+  const sources = Object.fromEntries([...composed.contents].map(([abs, text]) => [relative(abs), text] as const).sort(([a], [b]) => a.localeCompare(b)));
+  const result = (compiled: CompiledVariant | null, parts: CompiledParts | null = null): CompileResult => ({
     compiled,
     blocks: composed.blocks,
     copyFile: composed.copyFile,
@@ -94,6 +114,8 @@ export async function compileVariant(
     problems: dedupe(problems),
     templateVersion,
     stamps: composed.stamps,
+    sources,
+    parts,
   });
 
   const structural = checkTagBalance(composed.mjml, locate);
@@ -133,20 +155,35 @@ export async function compileVariant(
   const html = output.html;
   if (!subject) return result(null);
 
-  let htmlTemplate: Handlebars.TemplateDelegate;
-  let subjectTemplate: Handlebars.TemplateDelegate;
+  const parts: CompiledParts = {
+    family,
+    variant,
+    locale: composed.locale,
+    templateVersion,
+    files,
+    html,
+    subject: subject.text,
+    subjectWhere: `${subject.file}:${subject.line}`,
+  };
   try {
-    handlebars.parse(html);
-    htmlTemplate = handlebars.compile(html, HANDLEBARS_OPTIONS);
-    subjectTemplate = handlebars.compile(subject.text, { ...HANDLEBARS_OPTIONS, noEscape: true });
+    return result(compiledFromParts(parts), parts);
   } catch (error) {
     problems.push({ file: LAYOUT_FILE, line: 0, message: `Handlebars (after MJML): ${error instanceof Error ? error.message : String(error)}` });
     return result(null);
   }
+}
 
-  const templateLocale = composed.locale;
+/**
+ * Builds the fillable variant from its compiled parts: from a fresh MJML run, or from a version
+ * kept in the database. Throws when Handlebars cannot compile them.
+ */
+export function compiledFromParts(parts: CompiledParts): CompiledVariant {
+  const { family, variant, locale: templateLocale, templateVersion, files } = parts;
+  handlebars.parse(parts.html);
+  const htmlTemplate: Handlebars.TemplateDelegate = handlebars.compile(parts.html, HANDLEBARS_OPTIONS);
+  const subjectTemplate: Handlebars.TemplateDelegate = handlebars.compile(parts.subject, { ...HANDLEBARS_OPTIONS, noEscape: true });
   const where = `${family}/${templateLocale} ${variant === 'expired' ? 'expired' : `offset ${variant}`}`;
-  return result({
+  return {
     family,
     variant,
     locale: templateLocale,
@@ -165,10 +202,10 @@ export async function compileVariant(
           cause: error,
         });
       }
-      if (!subjectText) throw new TemplateError(`template ${where}: the subject is empty once filled (${subject.file}:${subject.line})`);
+      if (!subjectText) throw new TemplateError(`template ${where}: the subject is empty once filled (${parts.subjectWhere})`);
       return { subject: subjectText, html: filled, text: htmlToPlainText(filled), templateVersion };
     },
-  });
+  };
 }
 
 /** Runs MJML at the strict level; never rejects, errors come back as data (they are cached too). */

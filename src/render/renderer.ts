@@ -1,9 +1,14 @@
 import path from 'node:path';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
-import { type CompileHooks, type CompileResult, compileVariant } from './compile-variant';
+import { type CompileHooks, type CompileResult, type CompiledVariant, compiledFromParts, compileVariant } from './compile-variant';
 import { normalizeLocale } from './locale';
-import { formatProblem } from './template-problem';
+import { loadSampleData } from './sample-data';
+import type { TemplateHealth } from './template-health';
+import { formatProblem, type TemplateProblem } from './template-problem';
+import type { TemplateVersionStore } from './template-versions';
+import { checkRendered, type ValidateConfig } from './validate-templates';
+import { variantId } from './variants';
 import { FAMILY_OF_KIND, type Family, stampsChanged, type Variant } from './template-source';
 import { type RenderedEmail, type Renderer, type ReminderEmailInput, TemplateError } from './types';
 
@@ -15,6 +20,13 @@ export interface RendererOptions extends CompileHooks {
   reloadCheckMs?: number;
   /** Clock for the reload check, for tests. */
   now?: () => number;
+  /**
+   * Production mode. An edited variant is adopted only once it passes the checks of `templates
+   * validate` (required content included); until then the last good version keeps sending, from
+   * memory or from `store` (so a restarted worker has it too), and `health` shows the refusal.
+   * Without it (preview, validation) a broken template is an error, shown as it is.
+   */
+  guard?: { config: ValidateConfig; store?: TemplateVersionStore; health?: TemplateHealth };
 }
 
 export interface RendererStats {
@@ -29,8 +41,14 @@ export interface TemplateRenderer extends Renderer {
   stats(): RendererStats;
 }
 
+/** A compiled variant as the renderer will use it: the files' own, or a fallback to a good version. */
+interface Resolved extends CompileResult {
+  /** Set when the files' version was refused and an earlier good version is used instead. */
+  fallback?: CompiledVariant;
+}
+
 interface CacheEntry {
-  result: Promise<CompileResult>;
+  result: Promise<Resolved>;
   checkedAt: number;
 }
 
@@ -63,23 +81,77 @@ export function createRenderer(config: Pick<Config, 'templatesDir'>, logger: Log
     },
   };
 
-  const compile = (family: Family, locale: string, variant: Variant): Promise<CompileResult> => {
+  const guard = options.guard;
+  /** The newest version of each variant that passed the checks in this process. */
+  const lastGood = new Map<string, CompiledVariant>();
+
+  const compile = async (family: Family, locale: string, variant: Variant): Promise<Resolved> => {
     const started = performance.now();
-    return compileVariant(dir, family, locale, variant, hooks).then((result) => {
-      const ms = Math.round(performance.now() - started);
-      if (result.compiled && result.problems.length === 0) {
-        logger.info({ family, locale: result.compiled.locale, variant, templateVersion: result.templateVersion, ms }, 'template compiled');
+    const result = await compileVariant(dir, family, locale, variant, hooks);
+    const ms = Math.round(performance.now() - started);
+    const problems = result.compiled && result.problems.length === 0 && guard ? checkVariant(family, locale, variant, result) : result.problems;
+    const id = variantId({ family, locale, variant });
+    if (result.compiled && problems.length === 0) {
+      logger.info({ family, locale: result.compiled.locale, variant, templateVersion: result.templateVersion, ms }, 'template compiled');
+      if (guard) await adopt(id, locale, result);
+      return result;
+    }
+    const shown = problems.map((p) => formatProblem(p, dir));
+    if (!guard) {
+      logger.error({ family, locale, variant, templateVersion: result.templateVersion, problems: shown }, 'template is broken: reminders using it fail until it is fixed');
+      return { ...result, problems };
+    }
+    const fallback = lastGood.get(id) ?? (await storedVersion(family, locale, variant));
+    if (guard.health?.reject({ variant: id, version: result.templateVersion, problems: shown, serving: fallback?.templateVersion ?? null }) ?? true) {
+      if (fallback) {
+        logger.error(
+          { family, locale, variant, refusedVersion: result.templateVersion, servingVersion: fallback.templateVersion, problems: shown },
+          `TEMPLATE EDIT REFUSED: ${id} fails the checks of \`templates validate\`; still sending its last good version ${fallback.templateVersion}`,
+        );
       } else {
         logger.error(
-          { family, locale, variant, templateVersion: result.templateVersion, problems: result.problems.map((p) => formatProblem(p, dir)) },
-          'template is broken: reminders using it fail until it is fixed',
+          { family, locale, variant, templateVersion: result.templateVersion, problems: shown },
+          `template ${id} is broken and has no earlier good version: its reminders fail until it is fixed (then replay them)`,
         );
       }
-      return result;
-    });
+    }
+    return { ...result, problems, fallback };
   };
 
-  const load = async (family: Family, locale: string, variant: Variant): Promise<CompileResult> => {
+  /** The checks of `templates validate` for one variant, filled with the sample data. */
+  const checkVariant = (family: Family, locale: string, variant: Variant, result: CompileResult): TemplateProblem[] => {
+    try {
+      const sample = loadSampleData(dir);
+      return checkRendered({ family, locale, variant }, result, sample, guard!.config, false).problems;
+    } catch (error) {
+      return [{ file: 'sample-data.json', line: 0, message: error instanceof Error ? error.message : String(error) }];
+    }
+  };
+
+  const adopt = async (id: string, locale: string, result: CompileResult) => {
+    lastGood.set(id, result.compiled!);
+    guard?.health?.accept(id);
+    if (!guard?.store || !result.parts) return;
+    try {
+      await guard.store.save({ ...result.parts, requestedLocale: locale, sources: result.sources });
+    } catch (error) {
+      // Sending goes on; the version is kept next time it is compiled.
+      logger.warn({ err: error, variant: id, templateVersion: result.templateVersion }, 'could not keep the template version in the database');
+    }
+  };
+
+  const storedVersion = async (family: Family, locale: string, variant: Variant): Promise<CompiledVariant | undefined> => {
+    if (!guard?.store) return undefined;
+    try {
+      const stored = await guard.store.latest(family, locale, variant);
+      return stored ? compiledFromParts(stored) : undefined;
+    } catch (error) {
+      logger.warn({ err: error, family, locale, variant }, 'could not read the last good template version from the database');
+      return undefined;
+    }
+  };
+
+  const load = async (family: Family, locale: string, variant: Variant): Promise<Resolved> => {
     const key = `${family}|${locale}|${variant}`;
     const entry = cache.get(key);
     const time = now();
@@ -105,13 +177,14 @@ export function createRenderer(config: Pick<Config, 'templatesDir'>, logger: Log
       if (!family) throw new TemplateError(`no template family for reminder kind "${String(input.kind)}"`);
       const locale = normalizeLocale(input.locale) ?? 'en';
       const result = await load(family, locale, variantOf(input));
-      if (!result.compiled || result.problems.length > 0) {
+      const compiled = result.compiled && result.problems.length === 0 ? result.compiled : result.fallback;
+      if (!compiled) {
         const shown = result.problems.slice(0, 5).map((p) => formatProblem(p, dir));
         const more = result.problems.length > 5 ? ` (and ${result.problems.length - 5} more; run \`reminders templates validate\`)` : '';
         throw new TemplateError(`template ${family}/${locale} ${variantOf(input)} is broken: ${shown.join('; ')}${more}`);
       }
       stats.renders += 1;
-      return result.compiled.fill(input);
+      return compiled.fill(input);
     },
     stats: () => ({ ...stats, cachedVariants: cache.size }),
     async close() {

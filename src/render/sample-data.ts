@@ -3,8 +3,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../config';
 import type { IsoDate, ReminderKind } from '../db/types';
-import { addDays, businessDate } from '../scan/dates';
-import { portalLinks } from '../send/send-group';
+import { addDays, businessDate } from '../dates';
+import { portalLinks } from './portal-links';
 import { unsubscribeUrl } from '../unsubscribe/token';
 import { type ReminderEmailInput, TemplateError } from './types';
 

@@ -125,7 +125,13 @@ function checkFolders(root: string): TemplateProblem[] {
   return problems;
 }
 
-function checkRendered(
+/**
+ * The checks of one compiled variant filled with the sample data: required content (links,
+ * unsubscribe, addresses, each item's details), the expiry date, the true days left of a late
+ * reminder, and the single-item and nameless wordings. The worker runs the same before adopting
+ * an edited template.
+ */
+export function checkRendered(
   ref: VariantRef,
   result: CompileResult,
   sample: SampleData,

@@ -1,5 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database, IsoDate, ReminderKind } from '../db/types';
+import { EXPIRY_SOURCE } from '../delivery/eligibility';
+import { normalizeAddress } from '../send/address';
 
 /** One (item, recipient) pair the scan considers: an active license with a due expiry date. */
 export interface Candidate {
@@ -13,11 +15,6 @@ export interface Candidate {
   recipient: string;
 }
 
-/** Where each kind's expiry date lives (the contract's table of items that expire). */
-export const EXPIRY_SOURCE: Record<ReminderKind, { column: 'expires_on' | 'maintenance_expires_on'; type: 'annual' | 'lifetime' }> = {
-  license: { column: 'expires_on', type: 'annual' },
-  maintenance: { column: 'maintenance_expires_on', type: 'lifetime' },
-};
 
 /**
  * Active items of `kind` whose expiry date is one of `expiryDates`, each with every subscribed
@@ -65,9 +62,4 @@ interface RawCandidate {
   order_number: string;
   expires_on: IsoDate;
   email: string;
-}
-
-/** Addresses compare case-insensitively: `Ann@Example.com` and `ann@example.com` are one recipient. */
-export function normalizeAddress(address: string): string {
-  return address.trim().toLowerCase();
 }

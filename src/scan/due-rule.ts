@@ -1,4 +1,5 @@
 import type { LedgerStatus } from '../db/types';
+import { smallestOnItsWay } from '../delivery/eligibility';
 
 /** What one scan should record for one series: an item's expiry date, for one recipient. */
 export interface PlannedReminder {
@@ -24,7 +25,8 @@ export function dueOffsets(
 /**
  * The pure heart of the scan: given what the ledger already holds for one series
  * (offset → status), which rows to add. Never adds a row for an offset already recorded,
- * and never sends an offset once a smaller one of the same expiry is on its way or sent.
+ * and never sends an offset once a smaller one of the same expiry is on its way or sent
+ * (`ON_ITS_WAY`: a smaller one that failed or was skipped does not block).
  */
 export function planSeries(
   daysLeft: number,
@@ -35,10 +37,11 @@ export function planSeries(
   const { send, superseded } = dueOffsets(daysLeft, offsets, catchupDays);
   if (send === null) return [];
   const plan: PlannedReminder[] = [];
-  const blockedBy = [...recorded]
-    .filter(([offset, status]) => offset < send && status !== 'skipped')
-    .map(([offset]) => offset)
-    .sort((a, b) => a - b)[0];
+  // The series half of the eligibility rule, with its one definition of "on its way".
+  const blockedBy = smallestOnItsWay(
+    send,
+    [...recorded].map(([offset, status]) => ({ id: '', offset, status })),
+  )?.offset;
   if (!recorded.has(send)) {
     plan.push(
       blockedBy === undefined

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
-import type { Database, IsoDate, LedgerStatus, ReminderKind } from '../db/types';
-import { seriesKey } from '../ledger/ledger';
-import { addDays } from './dates';
+import type { Database, IsoDate, ReminderKind } from '../db/types';
+import { type SeriesMember, seriesKey } from '../delivery/eligibility';
+import { addDays } from '../dates';
 import { planScan, type ScanConfig } from './run-scan';
 
 export interface ForecastDay {
@@ -16,22 +16,16 @@ export interface ForecastDay {
  * ledger: each simulated day sees what the days before it would have recorded. Writes nothing.
  */
 export async function forecast(db: Kysely<Database>, config: ScanConfig, from: IsoDate, days: number): Promise<ForecastDay[]> {
-  const simulated = new Map<ReminderKind, Map<string, Map<number, LedgerStatus>>>([
-    ['license', new Map()],
-    ['maintenance', new Map()],
-  ]);
+  const simulated = new Map<string, SeriesMember[]>();
   const result: ForecastDay[] = [];
   for (let i = 0; i < days; i++) {
     const date = addDays(from, i);
-    const planned = await planScan(db, config, date, (kind) => simulated.get(kind) as Map<string, Map<number, LedgerStatus>>);
+    const planned = await planScan(db, config, date, simulated);
     const sends = new Map<string, { kind: ReminderKind; offset: number; groups: Set<string>; reminders: number; late: number }>();
     let skipped = 0;
     for (const row of planned) {
-      const series = simulated.get(row.kind) as Map<string, Map<number, LedgerStatus>>;
-      const key = seriesKey(String(row.license_id), row.expires_on, row.recipient);
-      const offsets = series.get(key) ?? new Map<number, LedgerStatus>();
-      offsets.set(row.offset_days, row.status === 'pending' ? 'sent' : 'skipped');
-      series.set(key, offsets);
+      const key = seriesKey(row.kind, String(row.license_id), row.expires_on, row.recipient);
+      simulated.set(key, [...(simulated.get(key) ?? []), { id: `forecast-${i}`, offset: row.offset_days, status: row.status === 'pending' ? 'sent' : 'skipped' }]);
       if (row.status !== 'pending') {
         skipped += 1;
         continue;

@@ -2,16 +2,20 @@ import type { Queue } from 'bullmq';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config';
 import { type Database, type IsoDate, type LedgerStatus, type NewLedgerRow, REMINDER_KINDS, type ReminderKind } from '../db/types';
-import { insertPlanned, pendingGroups, recordedSeries, seriesKey, sweepStaleClaims } from '../ledger/ledger';
+import { recordDue, recordedSeries } from '../delivery/due-rows';
+import { eligibility, type SeriesMember, seriesKey } from '../delivery/eligibility';
+import { reconcileOutbox } from '../delivery/outbox';
 import type { Logger } from '../logger';
-import { enqueueSends } from '../queue/send-jobs';
 import { type Candidate, findCandidates } from './candidates';
-import { addDays, daysBetween } from './dates';
+import { addDays, daysBetween } from '../dates';
 import { candidateDaysLeft, planSeries } from './due-rule';
 import { groupKey } from './group-key';
 import { lastCompletedScan, markScanCompleted, markScanStarted } from './scan-runs';
 
 export type ScanConfig = Pick<Config, 'offsets' | 'catchupDays'>;
+
+/** Rows a forecast pretends were recorded on the days it simulated before, by series key. */
+export type ExtraSeries = ReadonlyMap<string, readonly SeriesMember[]>;
 
 /** A row the scan would record, before it meets the ledger's unique key. */
 export interface PlannedRow extends NewLedgerRow {
@@ -47,12 +51,7 @@ export interface ScanSummary {
  * The plan for date T, read-only: candidates from the portal tables, what the ledger already
  * holds, holds and suppressions, through the pure rule. Shared by the scan and the forecast.
  */
-export async function planScan(
-  db: Kysely<Database>,
-  config: ScanConfig,
-  scanDate: IsoDate,
-  extraRecorded?: (kind: ReminderKind) => Map<string, Map<number, LedgerStatus>>,
-): Promise<PlannedRow[]> {
+export async function planScan(db: Kysely<Database>, config: ScanConfig, scanDate: IsoDate, extra?: ExtraSeries): Promise<PlannedRow[]> {
   const expiryDates = candidateDaysLeft(config.offsets, config.catchupDays).map((d) => addDays(scanDate, d));
   const planned: PlannedRow[] = [];
   for (const kind of REMINDER_KINDS) {
@@ -65,28 +64,43 @@ export async function planScan(
       db.selectFrom('license_holds').select(['license_id', 'reason']).where('license_id', 'in', licenseIds).execute(),
       db.selectFrom('suppressed_addresses').select(['address', 'reason']).where('address', 'in', recipients).execute(),
     ]);
-    const extra = extraRecorded?.(kind);
     const holdReason = new Map(holds.map((h) => [h.license_id, h.reason]));
     const suppressedReason = new Map(suppressed.map((s) => [s.address, s.reason]));
     for (const candidate of candidates) {
-      const key = seriesKey(candidate.licenseId, candidate.expiresOn, candidate.recipient);
-      const known = new Map([...(recorded.get(key) ?? []), ...(extra?.get(key) ?? [])]);
+      const key = seriesKey(kind, candidate.licenseId, candidate.expiresOn, candidate.recipient);
+      const series = [...(recorded.get(key) ?? []), ...(extra?.get(key) ?? [])];
+      const known = new Map<number, LedgerStatus>(series.map((m) => [m.offset, m.status]));
       const daysLeft = daysBetween(scanDate, candidate.expiresOn);
       for (const step of planSeries(daysLeft, config.offsets, config.catchupDays, known)) {
-        const blocked =
-          step.status === 'pending'
-            ? holdReason.has(candidate.licenseId)
-              ? `on hold: ${holdReason.get(candidate.licenseId)}`
-              : suppressedReason.has(candidate.recipient)
-                ? `suppressed: ${suppressedReason.get(candidate.recipient)}`
-                : null
-            : null;
-        planned.push(toRow(candidate, scanDate, daysLeft, step.offset, blocked ? 'skipped' : step.status, blocked ?? step.reason));
+        if (step.status !== 'pending') {
+          planned.push(toRow(candidate, scanDate, daysLeft, step.offset, step.status, step.reason));
+          continue;
+        }
+        // The candidate query found the license active, of its kind's type, with this expiry,
+        // and the contact subscribed; the rule adds holds, suppressions and the series.
+        const verdict = eligibility(
+          { kind, offset: step.offset, expiresOn: candidate.expiresOn },
+          {
+            license: {
+              status: 'active',
+              licenseType: EXPIRY_TYPE[kind],
+              expiresOn: kind === 'license' ? candidate.expiresOn : null,
+              maintenanceExpiresOn: kind === 'maintenance' ? candidate.expiresOn : null,
+            },
+            contacts: [{ unsubscribed: false }],
+            hold: holdReason.get(candidate.licenseId) ?? null,
+            suppression: suppressedReason.get(candidate.recipient) ?? null,
+          },
+          series,
+        );
+        planned.push(toRow(candidate, scanDate, daysLeft, step.offset, verdict.send ? 'pending' : 'skipped', verdict.send ? null : verdict.reason));
       }
     }
   }
   return planned;
 }
+
+const EXPIRY_TYPE = { license: 'annual', maintenance: 'lifetime' } as const;
 
 function toRow(
   c: Candidate,
@@ -113,29 +127,25 @@ function toRow(
   };
 }
 
-/** A claim this old belongs to a dead worker: sends take seconds, and lock renewal is 30 s. */
-export const STALE_CLAIM_MS = 10 * 60 * 1000;
-
 /**
  * The scan for business date T: records every due reminder in the ledger (idempotently) and
  * makes sure the send queue holds a job for every pending group, so that a Redis that lost
  * everything is rebuilt from the ledger and nothing the ledger marks sent goes out again.
  */
 export async function runScan(
-  deps: { db: Kysely<Database>; sendQueue: Queue; config: Config; logger: Logger },
+  deps: { db: Kysely<Database>; sendQueue: Queue; config: ScanConfig & Pick<Config, 'sendAttempts' | 'sendBackoffMs' | 'sendClaimTimeoutMs'>; logger: Logger },
   scanDate: IsoDate,
 ): Promise<ScanSummary> {
   const { db, sendQueue, config, logger } = deps;
   const started = performance.now();
   const previous = await lastCompletedScan(db);
   await markScanStarted(db, scanDate);
-  const unknownClaims = await sweepStaleClaims(db, STALE_CLAIM_MS);
 
   const planned = await planScan(db, config, scanDate);
   const rowKey = (r: { kind: string; license_id: string | number; expires_on: string; offset_days: number; recipient: string }) =>
     `${r.kind}|${r.license_id}|${r.expires_on}|${r.offset_days}|${r.recipient}`;
   const daysLeft = new Map(planned.map((p) => [rowKey(p), p.days_left]));
-  const inserted = await insertPlanned(
+  const inserted = await recordDue(
     db,
     planned.map(({ days_left: _, ...row }) => row),
   );
@@ -152,8 +162,7 @@ export async function runScan(
   }
   const caughtUp = [...counts.values()].reduce((sum, c) => sum + c.late, 0);
 
-  const groups = await pendingGroups(db);
-  await enqueueSends(sendQueue, config, groups);
+  const outbox = await reconcileOutbox({ db, sendQueue, config, logger }, 'scan');
 
   const missedDays = previous && previous.scanDate < scanDate ? Math.max(0, daysBetween(previous.scanDate, scanDate) - 1) : 0;
   const summary: ScanSummary = {
@@ -163,8 +172,8 @@ export async function runScan(
     skipped: inserted.filter((r) => r.status === 'skipped').length,
     caughtUp,
     missedDays,
-    unknownClaims,
-    jobsSubmitted: groups.length,
+    unknownClaims: outbox.swept.length,
+    jobsSubmitted: outbox.groups,
     durationMs: Math.round(performance.now() - started),
   };
   await markScanCompleted(db, scanDate, summary);
@@ -173,9 +182,6 @@ export async function runScan(
       { scanDate, lastCompletedScan: previous?.scanDate, missedDays, caughtUp, skipped: summary.skipped },
       `MISSED SCANS: no scan completed for ${missedDays} day(s) before ${scanDate}; caught up ${caughtUp} reminder(s) late and skipped ${summary.skipped} superseded or blocked`,
     );
-  }
-  if (unknownClaims > 0) {
-    logger.warn({ unknownClaims }, `${unknownClaims} reminder(s) were claimed by a worker that stopped; marked unknown, replay them after checking`);
   }
   logger.info({ event: 'scan', ...summary }, `scan ${scanDate}: ${summary.queued} queued, ${summary.skipped} skipped`);
   return summary;

@@ -12,3 +12,8 @@ export function senderDomain(mailFrom: string): string {
   const match = /@([^>\s]+)/.exec(mailFrom);
   return match?.[1] ?? 'localhost';
 }
+
+/** Addresses compare case-insensitively: `Ann@Example.com` and `ann@example.com` are one recipient. */
+export function normalizeAddress(address: string): string {
+  return address.trim().toLowerCase();
+}

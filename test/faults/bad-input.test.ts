@@ -1,4 +1,4 @@
-import { addDays } from '../../src/scan/dates';
+import { addDays } from '../../src/dates';
 import { exited, spawnCli } from '../helpers/cli';
 import { freePort } from '../helpers/servers';
 import { type SmtpTestServer, startSmtpServer } from '../helpers/smtp';

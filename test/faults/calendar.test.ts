@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { sql } from 'kysely';
 import pg from 'pg';
-import { addDays, daysBetween } from '../../src/scan/dates';
+import { addDays, daysBetween } from '../../src/dates';
 import { unsubscribeUrl } from '../../src/unsubscribe/token';
 import { exited, spawnCli } from '../helpers/cli';
 import { type FaultySmtpServer, startFaultySmtpServer } from '../helpers/faulty-smtp';

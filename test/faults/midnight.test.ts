@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { DateTime } from 'luxon';
-import { addDays } from '../../src/scan/dates';
+import { addDays } from '../../src/dates';
 import { exited, ROOT } from '../helpers/cli';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { type PrivateRedis, startPrivateRedis, until } from '../helpers/servers';

@@ -33,6 +33,11 @@ export async function startSmtpServer(): Promise<{
   dropAfterBody(recipient: string): void;
   /** Delays the reply to each message's DATA by `ms` (0: answer at once). */
   holdReplies(ms: number): void;
+  /**
+   * Runs `hook` once the next message has been received in full, before the server answers it:
+   * the point where the client has handed the message over and waits for the verdict.
+   */
+  beforeNextReply(hook: (mail: ReceivedMail) => Promise<void> | void): void;
   /** Forgets received mail, counted attempts and forced replies. */
   clear(): void;
   close(): Promise<void>;
@@ -41,6 +46,7 @@ export async function startSmtpServer(): Promise<{
   const forced = new Map<string, ForcedReply>();
   const attempts = new Map<string, number>();
   let holdMs = 0;
+  let beforeReply: ((mail: ReceivedMail) => Promise<void> | void) | null = null;
   const dropAfter = new Set<string>();
   const dropAtRcpt = new Set<string>();
   const sockets = new Map<number, Socket>();
@@ -72,6 +78,11 @@ export async function startSmtpServer(): Promise<{
           .then((parsed) => {
             const recipients = session.envelope.rcptTo.map((rcpt) => rcpt.address.toLowerCase());
             for (const to of recipients) received.push({ to, raw, parsed });
+            const hook = beforeReply;
+            beforeReply = null;
+            return Promise.resolve(hook?.({ to: recipients[0] ?? '', raw, parsed })).then(() => recipients);
+          })
+          .then((recipients) => {
             const drop = recipients.find((to) => dropAfter.has(to));
             if (drop) {
               dropAfter.delete(drop);
@@ -108,7 +119,24 @@ export async function startSmtpServer(): Promise<{
     holdReplies: (ms) => {
       holdMs = ms;
     },
+    beforeNextReply: (hook) => {
+      beforeReply = hook;
+    },
     forceReply: (recipient, reply) => forced.set(recipient.toLowerCase(), { ...reply }),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** Deliveries per ledger id: each message lists the rows it carries in its X-Reminder-Ids header. */
+export function deliveriesPerLedgerId(received: readonly ReceivedMail[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const mail of received) {
+    for (const id of String(mail.parsed.headers.get('x-reminder-ids') ?? '').split(',').filter(Boolean)) counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** The ledger ids delivered more than once (must stay empty). */
+export function duplicateDeliveries(received: readonly ReceivedMail[]): string[] {
+  return [...deliveriesPerLedgerId(received)].filter(([, n]) => n > 1).map(([id]) => id);
 }

@@ -67,7 +67,7 @@ export async function createTestEnv(name: string, overrides: Record<string, stri
     config,
     env,
     async reset() {
-      await sql`truncate reminder_events, reminder_ledger, scan_runs, license_holds, suppressed_addresses, licenses, order_contacts, orders cascade`.execute(
+      await sql`truncate reminder_events, reminder_ledger, template_versions, scan_runs, license_holds, suppressed_addresses, licenses, order_contacts, orders cascade`.execute(
         app.db,
       );
       await app.sendQueue().obliterate({ force: true });

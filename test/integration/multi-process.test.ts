@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { addDays } from '../../src/scan/dates';
+import { addDays } from '../../src/dates';
 import { exited, spawnCli } from '../helpers/cli';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { useMailTestEnv } from '../helpers/mail-test-env';

@@ -2,7 +2,7 @@ import { createApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { type HttpServer, isLoopbackHost, startHttpServer } from '../../src/ops/http-server';
-import { addDays } from '../../src/scan/dates';
+import { addDays } from '../../src/dates';
 import { signUnsubscribeToken } from '../../src/unsubscribe/token';
 import { exited, spawnCli } from '../helpers/cli';
 import { insertLicense, insertOrder } from '../helpers/fixtures';

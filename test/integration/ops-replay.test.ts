@@ -4,7 +4,7 @@ import { ledgerHistory } from '../../src/ops/history';
 import { holdLicense, releaseLicense, suppressAddress, unsuppressAddress } from '../../src/ops/holds';
 import { replay, type ReplayOptions, type ReplaySelection } from '../../src/ops/replay';
 import { DEFAULT_UNDELIVERED, listUndelivered } from '../../src/ops/undelivered';
-import { addDays } from '../../src/scan/dates';
+import { addDays } from '../../src/dates';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { useMailTestEnv } from '../helpers/mail-test-env';
 import type { SmtpTestServer } from '../helpers/smtp';
@@ -51,8 +51,13 @@ describe('failed, replay and history', () => {
     expect(table.split('\n')[0]).toMatch(/^id\s+status\s+kind\s+license\s+order\s+recipient\s+offset\s+expires\s+attempts\s+last reply or reason\s+when$/);
     expect(table).toMatch(/failed\s+license\s+KEY-BOUNCE\s+ORD-\d+\s+bounce@example\.com\s+30\s+2027-09-01\s+1\s+550 5\.1\.1 Mailbox unavailable/);
 
+    const failedJobs = await t.app.sendQueue().getJobs(['failed']);
+    expect(failedJobs).toHaveLength(1);
     const result = await replayRows({ ids: [id] });
     expect(result.jobs).toEqual([{ groupKey: `replay.${id}.1`, ledgerIds: [id] }]);
+    // The dashboard no longer shows the replayed reminder's old job as failed.
+    expect(result.removedJobs).toBe(1);
+    expect(await t.app.sendQueue().getJobs(['failed'])).toEqual([]);
     expect(formatReplay(result)).toMatch(/Replayed 1 reminder\(s\) in 1 send job\(s\)/);
     await drain();
 
@@ -146,7 +151,7 @@ describe('failed, replay and history', () => {
     expect(to('late@example.com')).toHaveLength(1);
     const result = await replayRows({ allFailed: true });
     expect(result.entries.map((e) => [e.row.id, e.action])).toEqual([[id, 'superseded']]);
-    expect(result.entries[0]?.note).toMatch(/the 14-day reminder \(#\d+\) is sent/);
+    expect(result.entries[0]?.note).toMatch(/the 14-day reminder \(#\d+\) of this expiry is already sent/);
     expect(result.jobs).toEqual([]);
     expect((await ledger())[0]).toMatchObject({ id, status: 'failed' });
   });
@@ -210,11 +215,16 @@ describe('holds and suppressions', () => {
   });
 });
 
+/** The send job of a ledger group in the given state (job ids are the group key and a suffix). */
+async function jobOfGroup(groupKey: string, state: 'failed' | 'completed') {
+  return (await t.app.sendQueue().getJobs([state])).find((j) => j.data.groupKey === groupKey);
+}
+
 describe('retrying a send job from the dashboard', () => {
   it('a retried failed job delivers once after the refusal is lifted; a retried completed job sends nothing', async () => {
     const id = await bouncedOnce('retry@example.com', 'KEY-RETRY');
     const [row] = await ledger();
-    const job = await t.app.sendQueue().getJob(row!.group_key);
+    const job = await jobOfGroup(row!.group_key, 'failed');
     expect(await job?.getState()).toBe('failed');
 
     await job!.retry('failed');
@@ -225,7 +235,7 @@ describe('retrying a send job from the dashboard', () => {
     expect(trail.map((e) => e.event)).toEqual(['queued', 'claimed', 'failed', 'replayed', 'claimed', 'sent']);
     expect(trail[3]).toMatchObject({ actor: 'dashboard retry', status: 'pending' });
 
-    const done = await t.app.sendQueue().getJob(row!.group_key);
+    const done = await jobOfGroup(row!.group_key, 'completed');
     expect(await done?.getState()).toBe('completed');
     await done!.retry('completed');
     await drain();
@@ -236,9 +246,9 @@ describe('retrying a send job from the dashboard', () => {
   it('a retried job never re-sends rows that became unknown', async () => {
     const id = await bouncedOnce('unsure@example.com', 'KEY-UNSURE');
     // As if the outcome had been ambiguous (connection lost after DATA): only an operator replays it.
-    await t.app.db.updateTable('reminder_ledger').set({ status: 'unknown', reason: 'connection lost after DATA' }).where('id', '=', id).execute();
+    await t.app.db.updateTable('reminder_ledger').set({ status: 'unknown', reason: 'connection lost after DATA', claim_token: null }).where('id', '=', id).execute();
     const [row] = await ledger();
-    await (await t.app.sendQueue().getJob(row!.group_key))!.retry('failed');
+    await (await jobOfGroup(row!.group_key, 'failed'))!.retry('failed');
     await drain();
     expect(smtp.received).toHaveLength(0);
     expect((await ledger())[0]).toMatchObject({ status: 'unknown' });

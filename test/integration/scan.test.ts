@@ -2,11 +2,11 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { sql } from 'kysely';
-import { addDays } from '../../src/scan/dates';
+import { addDays } from '../../src/dates';
 import { forecast } from '../../src/scan/forecast';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { createTestEnv, type TestEnv } from '../helpers/test-env';
-import { SEND_JOB } from '../../src/queue/send-jobs';
+import { SEND_JOB } from '../../src/delivery/send-job-payload';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '../..');
@@ -45,7 +45,8 @@ describe('the scan for a business date', () => {
     const rows = await ledger();
     expect(rows).toMatchObject([{ offset_days: offset, status: 'pending', scan_date: T, recipient: 'ann@example.com' }]);
     const jobs = await t.app.sendQueue().getJobs(['waiting', 'delayed', 'prioritized']);
-    expect(jobs.map((j) => [j.id, j.name])).toEqual([[rows[0]?.group_key, SEND_JOB]]);
+    expect(jobs.map((j) => [j.data.groupKey, j.name])).toEqual([[rows[0]?.group_key, SEND_JOB]]);
+    expect(jobs[0]?.id?.startsWith(`${rows[0]?.group_key}~`)).toBe(true);
   });
 
   it('queues nothing on days that are not due', async () => {
@@ -180,7 +181,7 @@ describe('the scan for a business date', () => {
     expect(new Set(buyer30.map((r) => r.group_key)).size).toBe(1);
     expect(new Set(rows.map((r) => r.group_key)).size).toBe(3);
     const jobs = await t.app.sendQueue().getJobs(['waiting']);
-    const buyerJob = jobs.find((j) => j.id === buyer30[0]?.group_key);
+    const buyerJob = jobs.find((j) => j.data.groupKey === buyer30[0]?.group_key);
     expect(buyerJob?.data.ledgerIds).toHaveLength(2);
   });
 
@@ -286,7 +287,7 @@ describe('the scan command line', () => {
     expect(groups.size).toBe(26);
     const jobs = await t.app.sendQueue().getJobs(['waiting']);
     expect(jobs).toHaveLength(26);
-    expect(new Set(jobs.map((j) => j.id))).toEqual(groups);
+    expect(new Set(jobs.map((j) => j.data.groupKey))).toEqual(groups);
   });
 
   it('prints counts per kind and offset', async () => {

@@ -1,5 +1,5 @@
 import { registerDailyScan, scanTodayIfMissed, lastFireDate, requeuePending } from '../../src/queue/scheduler';
-import { addDays } from '../../src/scan/dates';
+import { addDays } from '../../src/dates';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { createTestEnv, type TestEnv } from '../helpers/test-env';
 

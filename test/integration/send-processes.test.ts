@@ -1,4 +1,6 @@
-import { addDays } from '../../src/scan/dates';
+import { sweepStaleClaims } from '../../src/delivery/transitions';
+import { replay } from '../../src/ops/replay';
+import { addDays } from '../../src/dates';
 import { exited, spawnCli } from '../helpers/cli';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { useMailTestEnv } from '../helpers/mail-test-env';
@@ -71,6 +73,8 @@ describe('send workers as separate processes', () => {
       const rescuer = spawnCli(['work', '--drain'], env);
       expect(await exited(rescuer)).toBe(0);
 
+      // Every worker is gone now, so no live attempt holds a claim: the sweep takes the victim's.
+      expect((await sweepStaleClaims(t.app.db, 0, 'test sweep')).length).toBe(inFlight.length);
       const rows = await t.app.db.selectFrom('reminder_ledger').select(['id', 'status']).orderBy('id').execute();
       const delivered = new Map<string, number>();
       for (const mail of slow.received) {
@@ -87,5 +91,22 @@ describe('send workers as separate processes', () => {
       await slow.close();
     }
     expect(deliveriesPerRow().size).toBe(0);
+  });
+
+  it("a replayed reminder's send is logged as its second attempt, as history counts it", async () => {
+    await seed(1);
+    smtp.forceReply('r0@example.com', { code: 550, message: '5.1.1 Mailbox unavailable', times: 1 });
+    await t.drain();
+    const [row] = await t.app.db.selectFrom('reminder_ledger').select(['id', 'status']).execute();
+    expect(row).toMatchObject({ status: 'failed' });
+    await replay({ db: t.app.db, sendQueue: t.app.sendQueue(), config: t.config }, { ids: [row!.id] }, { actor: 'operator' });
+    const worker = spawnCli(['work', '--drain'], { ...t.env, LOG_LEVEL: 'info' });
+    expect(await exited(worker)).toBe(0);
+    const sent = worker
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('"outcome":"sent"'))
+      .map((line) => JSON.parse(line) as { attempt: number; ledgerIds: string[] });
+    expect(sent).toEqual([expect.objectContaining({ attempt: 2, ledgerIds: [row!.id] })]);
   });
 });

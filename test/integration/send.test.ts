@@ -1,4 +1,4 @@
-import { addDays } from '../../src/scan/dates';
+import { addDays } from '../../src/dates';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { useMailTestEnv } from '../helpers/mail-test-env';
 import type { SmtpTestServer } from '../helpers/smtp';

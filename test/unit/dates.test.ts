@@ -1,4 +1,4 @@
-import { addDays, businessDate, dateRange, daysBetween, parseIsoDate } from '../../src/scan/dates';
+import { addDays, businessDate, dateRange, daysBetween, parseIsoDate } from '../../src/dates';
 
 describe('business dates', () => {
   it('uses the date in the business time zone, not UTC', () => {

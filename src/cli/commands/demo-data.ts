@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadDemoData } from '../../demo/demo-data';
-import { businessDate } from '../../scan/dates';
+import { businessDate } from '../../dates';
 import { dateOption } from '../options';
 import { UserError } from '../../user-error';
 import { withApp } from '../with-app';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { businessDate } from '../../scan/dates';
+import { businessDate } from '../../dates';
 import { forecast } from '../../scan/forecast';
 import { dateOption, positiveIntOption } from '../options';
 import { formatTable } from '../table';

@@ -5,7 +5,7 @@ import { ledgerHistory } from '../../ops/history';
 import { holdLicense, releaseLicense, suppressAddress, unsuppressAddress } from '../../ops/holds';
 import { replay } from '../../ops/replay';
 import { DEFAULT_UNDELIVERED, listUndelivered, startOfBusinessDay, UNDELIVERED_STATUSES, type UndeliveredStatus } from '../../ops/undelivered';
-import { normalizeAddress } from '../../scan/candidates';
+import { normalizeAddress } from '../../send/address';
 import { isDeliverableAddress } from '../../send/address';
 import { dateOption, positiveIntOption } from '../options';
 import { formatHistory, formatReplay, formatUndelivered, historyJson, ledgerRowJson } from '../ops-format';

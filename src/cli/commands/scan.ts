@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { businessDate } from '../../scan/dates';
+import { businessDate } from '../../dates';
 import { runScan, type ScanSummary } from '../../scan/run-scan';
 import { dateOption } from '../options';
 import { formatTable } from '../table';

@@ -12,10 +12,10 @@ import { loadSampleData, SAMPLE_DAYS_EXPIRED, sampleInput } from '../../render/s
 import { formatProblem } from '../../render/template-problem';
 import type { ReminderEmailInput } from '../../render/types';
 import { validateTemplates } from '../../render/validate-templates';
-import { addDays } from '../../scan/dates';
+import { addDays } from '../../dates';
 import { isDeliverableAddress, senderDomain } from '../../send/address';
 import { createMailer } from '../../send/create-mailer';
-import { portalLinks } from '../../send/send-group';
+import { portalLinks } from '../../render/portal-links';
 import { unsubscribeUrl } from '../../unsubscribe/token';
 import { UserError } from '../../user-error';
 import { withApp } from '../with-app';

@@ -1,5 +1,5 @@
 import { DateTime } from 'luxon';
-import type { IsoDate } from '../db/types';
+import type { IsoDate } from './db/types';
 
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 

@@ -1,0 +1,56 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { Config } from '../config';
+import type { Database, LedgerRow } from '../db/types';
+import { portalLinks } from '../render/portal-links';
+import type { ReminderEmailInput } from '../render/types';
+import { daysBetween } from '../dates';
+import { normalizeAddress } from '../send/address';
+import { unsubscribeUrl } from '../unsubscribe/token';
+
+export type EmailConfig = Pick<Config, 'portalUrl' | 'publicUrl' | 'unsubscribeSecret' | 'salesEmail' | 'supportEmail'>;
+
+/** Gathers the contact, customer and item details of claimed rows into the template's input. */
+export async function readEmailInput(db: Kysely<Database> | Transaction<Database>, config: EmailConfig, rows: LedgerRow[]): Promise<ReminderEmailInput> {
+  const first = rows[0] as LedgerRow;
+  const orderIds = [...new Set(rows.map((r) => r.order_id))];
+  const [licenses, orders, contacts] = await Promise.all([
+    db.selectFrom('licenses').select(['id', 'product']).where('id', 'in', [...new Set(rows.map((r) => r.license_id))]).execute(),
+    db.selectFrom('orders').select(['id', 'customer_name']).where('id', 'in', orderIds).execute(),
+    db
+      .selectFrom('order_contacts')
+      .select(['email', 'name', 'locale'])
+      .where('order_id', 'in', orderIds)
+      .where('unsubscribed_at', 'is', null)
+      .orderBy('id')
+      .execute(),
+  ]);
+  const product = new Map(licenses.map((l) => [l.id, l.product]));
+  const customer = new Map(orders.map((o) => [o.id, o.customer_name]));
+  const contact = contacts.find((c) => normalizeAddress(c.email) === first.recipient);
+  const items = rows.map((row) => ({
+    product: product.get(row.license_id) ?? '',
+    licenseKey: row.license_key,
+    orderNumber: row.order_number,
+    customerName: customer.get(row.order_id) ?? '',
+    expiresOn: row.expires_on,
+    daysLeft: daysBetween(row.scan_date, row.expires_on),
+  }));
+  items.sort((a, b) => a.expiresOn.localeCompare(b.expiresOn) || a.licenseKey.localeCompare(b.licenseKey));
+  const daysLeft = Math.min(...items.map((i) => i.daysLeft));
+  return {
+    kind: first.kind,
+    offset: Math.min(...rows.map((r) => r.offset_days)),
+    expired: daysLeft < 0,
+    daysLeft,
+    locale: contact?.locale ?? 'en',
+    contactName: contact?.name ?? null,
+    recipient: first.recipient,
+    items,
+    links: {
+      ...portalLinks(config.portalUrl, first.kind, items.map((i) => i.licenseKey)),
+      unsubscribe: unsubscribeUrl(config.publicUrl, first.recipient, config.unsubscribeSecret),
+    },
+    salesEmail: config.salesEmail,
+    supportEmail: config.supportEmail,
+  };
+}
