@@ -321,6 +321,8 @@ beforeAll(async () => {
     DATABASE_URL: productDb,
     LOG_LEVEL: 'info',
     SEND_LOCK_MS: '5000',
+    // A killed worker's claims turn `unknown` after this; the default (2 min) outlasts a test day.
+    SEND_CLAIM_TIMEOUT_MS: '15000',
     SEND_ATTEMPTS: '3',
     SEND_BACKOFF_MS: '200',
     SEND_RATE_PER_SEC: '2000',
