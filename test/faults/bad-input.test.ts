@@ -70,7 +70,7 @@ it('bad portal data fails alone, with a reason, and the rest of the batch is del
   await order('big', [{ email: 'big@example.com' }], Array.from({ length: BIG_GROUP }, () => ({})));
   const env = { ...t.env, LOG_LEVEL: 'info' };
 
-  const scan = await cli(['scan', '--date', T], env);
+  const scan = await cli(['scan', '--date', T, '--force'], env);
   expect(scan.code).toBe(0);
   const drain = await cli(['work', '--drain'], env);
   expect(drain.code).toBe(0);
@@ -124,7 +124,7 @@ describe('connection URLs that are malformed or point nowhere', () => {
     ['REDIS_URL pointing nowhere', async () => ({ REDIS_URL: `redis://:${SECRET}@127.0.0.1:${await freePort()}` }), /Cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1/],
   ];
   it.each(cases)('%s: one line naming it, no secret, no stack, exit 2', async (_name, make, message) => {
-    const { code, output } = await cli(['scan', '--date', T], { ...t.env, ...(await make()) });
+    const { code, output } = await cli(['scan', '--date', T, '--force'], { ...t.env, ...(await make()) });
     expect(code).toBe(2);
     const lines = output.trim().split('\n');
     expect(lines).toHaveLength(1);

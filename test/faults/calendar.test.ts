@@ -139,7 +139,7 @@ async function untilPartlySent(scanDate: string): Promise<void> {
 /** `reminders scan --date D`, run again (as an operator would) when a fault made it exit non-zero. */
 async function scan(date: string, fault?: string): Promise<void> {
   for (let attempt = 1; attempt <= 4; attempt++) {
-    const { code, output } = await cli(['scan', '--date', date]);
+    const { code, output } = await cli(['scan', '--date', date, '--force']);
     if (code === 0) return;
     if (!fault) problems.push(`scan ${date} exited ${code} without a fault: ${output.trim().split('\n').slice(-3).join(' | ')}`);
   }
@@ -425,7 +425,7 @@ it('over 420 days of faults, nothing is received twice and nothing is lost', asy
               await new Promise((resolve) => setTimeout(resolve, 30));
             }
           })();
-          const first = await cli(['scan', '--date', date]);
+          const first = await cli(['scan', '--date', date, '--force']);
           killing = false;
           await killer;
           if (first.code !== 0) count('scan re-run after it failed');
