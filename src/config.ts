@@ -37,8 +37,10 @@ const redisUrl = z
   .string()
   .trim()
   .superRefine((value, ctx) => {
-    // One server: the same full check as the other connection URLs; then the topology forms.
-    const single = /^rediss?:\/\/[^,]*$/i.test(value) ? connectionUrlProblem(value, ['redis:', 'rediss:']) : null;
+    // Anything but the Sentinel and Cluster forms gets the same full check as the other
+    // connection URLs (scheme, host, port); then the topology forms are parsed.
+    const topology = /^rediss?\+(sentinel|cluster):/i.test(value) || value.includes(',');
+    const single = topology ? null : connectionUrlProblem(value, ['redis:', 'rediss:']);
     if (single) {
       ctx.addIssue({ code: 'custom', message: single });
       return;

@@ -73,7 +73,9 @@ it('bad portal data fails alone, with a reason, and the rest of the batch is del
   const scan = await cli(['scan', '--date', T, '--force'], env);
   expect(scan.code).toBe(0);
   const drain = await cli(['work', '--drain'], env);
-  expect(drain.code).toBe(0);
+  // Exit 1: the impossible addresses failed, as they must, and a drain says so by its exit code.
+  expect(drain.code).toBe(1);
+  expect(drain.output).toMatch(/Drained: \d+ sent, [1-9]\d* failed, 0 unknown/);
 
   const rows = await t.app.db.selectFrom('reminder_ledger').select(['id', 'recipient', 'status', 'reason']).execute();
   expect(rows.filter((r) => r.status === 'pending' || r.status === 'sending')).toEqual([]);

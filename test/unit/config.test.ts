@@ -26,7 +26,7 @@ describe('configuration', () => {
     ['SMTP_URL', 'smtp://127.0.0.1:0', /SMTP_URL has a port/],
     ['SMTP_URL', 'smtp://:25', /SMTP_URL must/],
     ['REDIS_URL', 'redis://127.0.0.1:65536', /REDIS_URL has a port/],
-    ['REDIS_URL', 'redis//127.0.0.1', /REDIS_URL must be a Redis URL/],
+    ['REDIS_URL', 'redis//127.0.0.1', /REDIS_URL must be a URL/],
     ['REDIS_URL', 'redis://', /REDIS_URL must/],
     ['DATABASE_URL', 'postgres://u:pw@:5432/x', /DATABASE_URL must/],
     ['DATABASE_URL', 'postgres://u:p%zz@host/x', /DATABASE_URL/],
