@@ -22,21 +22,3 @@ export function isConnectionLoss(error: unknown): boolean {
   if (Array.isArray(e.errors) && e.errors.some(isConnectionLoss)) return true;
   return typeof e.message === 'string' && MESSAGES.test(e.message);
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/**
- * Runs `write` again when it failed because the connection was lost (the server restarted under
- * it), up to `attempts` times with back-off; the pool waits for the server before each new try.
- * Only for writes that are safe to repeat, e.g. guarded by a claim token.
- */
-export async function retryOnConnectionLoss<T>(write: () => Promise<T>, attempts = 5): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await write();
-    } catch (error) {
-      if (attempt >= attempts || !isConnectionLoss(error)) throw error;
-      await sleep(200 * 2 ** (attempt - 1));
-    }
-  }
-}

@@ -88,11 +88,11 @@ export async function claimNext(db: Kysely<Database>, config: EmailConfig, reque
     const empty: Claim = { token, rows: [], skipped: [], reopened, examined: candidates.length };
     if (candidates.length === 0) return empty;
 
-    const inputs = await readEligibilityInputs(trx, candidates);
+    const reads = await readEligibilityInputs(trx, candidates);
     const skipped: Array<{ id: string; reason: string }> = [];
     const claimable: LedgerRow[] = [];
     for (const row of candidates) {
-      const input = inputs.get(row.id);
+      const input = reads.byRow.get(row.id);
       const verdict = input
         ? eligibility({ kind: row.kind, offset: row.offset_days, expiresOn: row.expires_on, forced: row.forced }, input.portal, input.series)
         : ({ send: false, reason: 'ledger row vanished' } as const);
@@ -108,7 +108,7 @@ export async function claimNext(db: Kysely<Database>, config: EmailConfig, reque
     if (claimed.missed.length > 0) throw new Error(`claim missed locked pending rows ${claimed.missed.join(', ')}`);
     const attempts = new Map(claimed.moved.map((r) => [r.id, r.attempts]));
     const rows = claimable.map((r) => ({ ...r, status: 'sending' as const, claim_token: token, attempts: attempts.get(r.id) ?? r.attempts + 1 }));
-    const emailInput = rows.length > 0 ? await readEmailInput(trx, config, rows) : undefined;
+    const emailInput = rows.length > 0 ? await readEmailInput(trx, config, rows, reads) : undefined;
     return { ...empty, rows, skipped, input: emailInput };
   });
 }

@@ -6,26 +6,26 @@ import type { ReminderEmailInput } from '../render/types';
 import { daysBetween } from '../dates';
 import { normalizeAddress } from '../send/address';
 import { unsubscribeUrl } from '../unsubscribe/token';
+import type { EligibilityReads } from './portal-state';
 
 export type EmailConfig = Pick<Config, 'portalUrl' | 'publicUrl' | 'unsubscribeSecret' | 'salesEmail' | 'supportEmail'>;
 
-/** Gathers the contact, customer and item details of claimed rows into the template's input. */
-export async function readEmailInput(db: Kysely<Database> | Transaction<Database>, config: EmailConfig, rows: LedgerRow[]): Promise<ReminderEmailInput> {
+/**
+ * Gathers the contact, customer and item details of claimed rows into the template's input. The
+ * licenses and contacts come from the claim's eligibility reads; only the customers are read here.
+ */
+export async function readEmailInput(
+  db: Kysely<Database> | Transaction<Database>,
+  config: EmailConfig,
+  rows: LedgerRow[],
+  reads: Pick<EligibilityReads, 'licenses' | 'contacts'>,
+): Promise<ReminderEmailInput> {
   const first = rows[0] as LedgerRow;
   const orderIds = [...new Set(rows.map((r) => r.order_id))];
-  const [licenses, orders, contacts] = await Promise.all([
-    db.selectFrom('licenses').select(['id', 'product']).where('id', 'in', [...new Set(rows.map((r) => r.license_id))]).execute(),
-    db.selectFrom('orders').select(['id', 'customer_name']).where('id', 'in', orderIds).execute(),
-    db
-      .selectFrom('order_contacts')
-      .select(['email', 'name', 'locale'])
-      .where('order_id', 'in', orderIds)
-      .where('unsubscribed_at', 'is', null)
-      .orderBy('id')
-      .execute(),
-  ]);
-  const product = new Map(licenses.map((l) => [l.id, l.product]));
+  const orders = await db.selectFrom('orders').select(['id', 'customer_name']).where('id', 'in', orderIds).execute();
+  const product = new Map(reads.licenses.map((l) => [l.id, l.product]));
   const customer = new Map(orders.map((o) => [o.id, o.customer_name]));
+  const contacts = reads.contacts.filter((c) => c.unsubscribed_at === null && orderIds.includes(c.order_id));
   const contact = contacts.find((c) => normalizeAddress(c.email) === first.recipient);
   const items = rows.map((row) => ({
     product: product.get(row.license_id) ?? '',

@@ -20,9 +20,6 @@ export function sendJobOptions(config: Pick<Config, 'sendAttempts' | 'sendBackof
 /** A group's job id: the group key and a fresh suffix, so a finished job never blocks a new one. */
 export const sendJobId = (groupKey: string) => `${groupKey}~${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 
-/** The group a send job id belongs to. */
-export const groupOfJobId = (jobId: string) => jobId.split('~')[0] as string;
-
 /**
  * Makes sure each group has one live send job. BullMQ's deduplication key (one per group, held
  * from the add until the job completes or fails, and dropped with the job) makes the check and

@@ -16,22 +16,31 @@ export interface RowRef {
   recipient: string;
 }
 
+/** The portal rows read for the rule; the claim reuses them to build the email. */
+export interface EligibilityReads {
+  /** Each ledger row's portal state and the other rows of its series. */
+  byRow: Map<string, { portal: PortalState; series: SeriesMember[] }>;
+  licenses: Array<{ id: string; product: string }>;
+  /** Every contact of the rows' orders, subscribed or not, in id order. */
+  contacts: Array<{ id: string; order_id: string; email: string; name: string | null; locale: string; unsubscribed_at: Date | null }>;
+}
+
 /**
  * Reads what the eligibility rule needs for ledger rows, in a few set-based queries: each row's
  * portal state (license, contacts with its address on its order, hold, suppression) and the other
  * rows of its series.
  */
-export async function readEligibilityInputs(db: Db, rows: readonly RowRef[]): Promise<Map<string, { portal: PortalState; series: SeriesMember[] }>> {
+export async function readEligibilityInputs(db: Db, rows: readonly RowRef[]): Promise<EligibilityReads> {
   const result = new Map<string, { portal: PortalState; series: SeriesMember[] }>();
-  if (rows.length === 0) return result;
+  if (rows.length === 0) return { byRow: result, licenses: [], contacts: [] };
   const licenseIds = [...new Set(rows.map((r) => r.license_id))];
   const orderIds = [...new Set(rows.map((r) => r.order_id))];
   const recipients = [...new Set(rows.map((r) => r.recipient))];
   const [licenses, holds, suppressed, contacts, series] = await Promise.all([
-    db.selectFrom('licenses').select(['id', 'status', 'license_type', 'expires_on', 'maintenance_expires_on']).where('id', 'in', licenseIds).execute(),
+    db.selectFrom('licenses').select(['id', 'product', 'status', 'license_type', 'expires_on', 'maintenance_expires_on']).where('id', 'in', licenseIds).execute(),
     db.selectFrom('license_holds').select(['license_id', 'reason']).where('license_id', 'in', licenseIds).execute(),
     db.selectFrom('suppressed_addresses').select(['address', 'reason']).where('address', 'in', recipients).execute(),
-    db.selectFrom('order_contacts').select(['order_id', 'email', 'unsubscribed_at']).where('order_id', 'in', orderIds).execute(),
+    db.selectFrom('order_contacts').select(['id', 'order_id', 'email', 'name', 'locale', 'unsubscribed_at']).where('order_id', 'in', orderIds).orderBy('id').execute(),
     readSeries(db, rows),
   ]);
   const license = new Map(licenses.map((l) => [l.id, l]));
@@ -54,7 +63,7 @@ export async function readEligibilityInputs(db: Db, rows: readonly RowRef[]): Pr
       series: (series.get(seriesKey(row.kind, row.license_id, row.expires_on, row.recipient)) ?? []).filter((m) => m.id !== row.id),
     });
   }
-  return result;
+  return { byRow: result, licenses, contacts };
 }
 
 /** Every ledger row of the rows' series (item, kind, expiry date, recipient), by series key. */

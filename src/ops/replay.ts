@@ -174,7 +174,7 @@ async function planReplay(db: Db, rows: LedgerRow[], options: ReplayOptions): Pr
   // which the rows replayed now count as on their way (so of several replayed offsets of one
   // expiry only the smallest goes). A forced re-send is exempt from the series rule only.
   const candidates = entries.filter((e) => e.action === 'replay' || e.action === 'force').sort((a, b) => a.row.offset_days - b.row.offset_days);
-  const inputs = await readEligibilityInputs(db, candidates.map((e) => e.row));
+  const inputs = (await readEligibilityInputs(db, candidates.map((e) => e.row))).byRow;
   const replayedNow = new Set(candidates.filter((e) => e.action === 'replay').map((e) => e.row.id));
   for (const entry of candidates) {
     const input = inputs.get(entry.row.id);
