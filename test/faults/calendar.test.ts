@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { addDays, daysBetween } from '../../src/dates';
 import { unsubscribeUrl } from '../../src/unsubscribe/token';
-import { exited, spawnCli } from '../helpers/cli';
+import { exited, killLeftovers, spawnCli } from '../helpers/cli';
 import { type FaultySmtpServer, startFaultySmtpServer } from '../helpers/faulty-smtp';
 import { freePort, type PrivateRedis, startPrivateRedis, until } from '../helpers/servers';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy';
@@ -335,13 +335,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const child of Object.values(daemons)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGCONT');
-      child.kill('SIGKILL');
-      await exited(child);
-    }
-  }
+  await killLeftovers(Object.values(daemons));
   await admin?.end();
   await t?.cleanup();
   await proxy?.close();

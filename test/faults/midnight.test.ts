@@ -1,7 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { DateTime } from 'luxon';
 import { addDays } from '../../src/dates';
-import { exited, ROOT } from '../helpers/cli';
+import { exited, killLeftovers, ROOT } from '../helpers/cli';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { type PrivateRedis, startPrivateRedis, until } from '../helpers/servers';
 import { createTestEnv, type TestEnv } from '../helpers/test-env';
@@ -55,12 +55,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const child of children) {
-    if (child.exitCode === null) {
-      child.kill('SIGKILL');
-      await exited(child);
-    }
-  }
+  await killLeftovers(children);
   await t?.cleanup();
   await redis?.close();
 });

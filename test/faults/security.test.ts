@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { signUnsubscribeToken } from '../../src/unsubscribe/token';
-import { exited, spawnCli } from '../helpers/cli';
+import { exited, killLeftovers, spawnCli } from '../helpers/cli';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { until } from '../helpers/servers';
 import { editFile, useTemplateCopies } from '../helpers/template-copies';
@@ -52,12 +52,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const child of children) {
-    if (child.exitCode === null) {
-      child.kill('SIGKILL');
-      await exited(child);
-    }
-  }
+  await killLeftovers(children);
   await t?.cleanup();
 });
 

@@ -47,3 +47,13 @@ export async function closedPort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
+
+/** Kills whatever of `children` still runs (a test that failed half-way) and waits for each to exit. */
+export async function killLeftovers(children: Iterable<ChildProcess>): Promise<void> {
+  for (const child of children) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    child.kill('SIGCONT');
+    child.kill('SIGKILL');
+    await exited(child);
+  }
+}
