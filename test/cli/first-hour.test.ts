@@ -217,8 +217,8 @@ describe('marketer', () => {
     expect(result.stdout).not.toMatch(/unknown variable "customerName"/);
   });
 
-  it('catches the README example subject written for one license', async () => {
-    const readme = readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+  it('catches the templates guide's example subject written for one license', async () => {
+    const readme = readFileSync(path.resolve(__dirname, '../../docs/templates.md'), 'utf8');
     const example = /## subject 30\n(.+)\n/.exec(readme)?.[1];
     expect(example).toBeDefined();
     // The README's example itself is safe to follow…
