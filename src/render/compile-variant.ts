@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type Handlebars from 'handlebars';
-import { formattingLocale } from './locale';
+import { emailLocale } from './locale';
 import { finishPlainText, htmlToPlainText, plainTextTemplate } from './html-to-plain-text';
 import { buildView, createHandlebars, singleLine, type TemplateView } from './template-data';
 import { checkHandlebars, checkTagBalance, HELPERS } from './template-lint';
@@ -190,7 +190,7 @@ export function compiledFromParts(parts: CompiledParts): CompiledVariant {
     templateVersion,
     files,
     fill(input) {
-      const view = buildView(input, formattingLocale(input.locale, templateLocale));
+      const view = buildView(input, emailLocale(input.locale, templateLocale));
       let subjectText: string;
       let filled: string;
       try {

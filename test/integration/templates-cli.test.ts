@@ -82,7 +82,7 @@ it('render prints the HTML or text of one variant with the sample data, or write
 
   const out = path.join(work, 'email.html');
   const written = await cli('render', '--kind', 'license', '--offset', '7', '--out', out);
-  expect(written.stdout).toMatch(/^Wrote .*email\.html with the sample data\. Subject: Only 7 days left: renew your annual licenses\n$/);
+  expect(written.stdout).toMatch(/^Wrote .*email\.html with the sample data\. Subject: Only 7 days left: renew your annual licenses \(copy en, dates and numbers en\)\n$/);
   expect(readFileSync(out, 'utf8')).toContain('Only 7 days left');
 });
 
@@ -141,7 +141,7 @@ it('refuses bad arguments with one clear line', async () => {
   expect((noOffset.error as Error).message).toBe('--offset <days> is required (e.g. --offset 30), unless --expired is given');
 
   const badLocale = await cli('render', '--kind', 'license', '--offset', '30', '--locale', '../x');
-  expect(badLocale.stderr.trim()).toMatch(/argument '..\/x' is invalid. "..\/x" is not a language such as en, de or de-DE$/);
+  expect(badLocale.stderr.trim()).toMatch(/argument '..\/x' is invalid. "..\/x" is not a language such as en, de or de-DE \(a contact with that locale gets the English copy: use --locale en\)$/);
 
   const help = await cli('preview', '--help');
   expect(help.stdout).toContain('--port <port>');

@@ -61,11 +61,11 @@ describe('values shown in templates', () => {
       salesEmail: 's@example.com',
       supportEmail: 'h@example.com',
     };
-    const view = buildView(input, 'de-DE');
+    const view = buildView(input, { lang: 'de-DE', format: 'de-DE' });
     expect(view.contactName).toBe('Anna Schmidt');
     expect(view.expiresOn).toBe('27. Dezember 2026');
     expect(view.items[0]).toMatchObject({ expired: true, daysSinceExpiry: 2 });
     expect(view.single).toBe(true);
-    expect(buildView({ ...input, contactName: '  ' }, 'en').contactName).toBeNull();
+    expect(buildView({ ...input, contactName: '  ' }, { lang: 'en', format: 'en' }).contactName).toBeNull();
   });
 });
