@@ -74,7 +74,7 @@ it('render prints the HTML or text of one variant with the sample data, or write
   const html = await cli('render', '--kind', 'license', '--offset', '30');
   expect(html.exitCode).toBe(0);
   expect(html.stdout).toMatch(/^<!doctype html>/);
-  expect(html.stderr).toMatch(/^Subject: Your 2 annual licenses expire in 30 days \(template [0-9a-f]{12} with the sample data\)/);
+  expect(html.stderr).toMatch(/^Subject: Your 2 annual licenses expire in 30 days \(template [0-9a-f]{12} with the sample data; copy en, dates and numbers en\)/);
 
   const text = await cli('render', '--kind', 'maintenance', '--expired', '--locale', 'de', '--text');
   expect(text.stdout).toContain('Ihr Support- und Wartungsvertrag ist abgelaufen');
