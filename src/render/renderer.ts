@@ -75,6 +75,8 @@ export function createRenderer(config: Pick<Config, 'templatesDir'>, logger: Log
   const stats = { mjmlCompiles: 0, renders: 0 };
   const hooks: CompileHooks = {
     mjmlCache: new Map(),
+    compiledCache: new Map(),
+    lintCache: new Map(),
     onMjmlCompile: (info) => {
       stats.mjmlCompiles += 1;
       options.onMjmlCompile?.(info);
@@ -190,6 +192,8 @@ export function createRenderer(config: Pick<Config, 'templatesDir'>, logger: Log
     async close() {
       cache.clear();
       hooks.mjmlCache?.clear();
+      hooks.compiledCache?.clear();
+      hooks.lintCache?.clear();
     },
   };
 }
