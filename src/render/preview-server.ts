@@ -6,7 +6,7 @@ import type { MjmlOutcome } from './compile-variant';
 import { renderOnce, type RenderOutcome } from './render-sample';
 import { loadSampleData, type SampleData, sampleInput } from './sample-data';
 import { templatesFingerprint } from './template-fingerprint';
-import { dedupe, formatProblem, type TemplateProblem } from './template-problem';
+import { dedupe, formatProblem } from './template-problem';
 import { describeVariant, KIND_OF_FAMILY } from './template-source';
 import { checkVariant, validateTemplates, type ValidationReport } from './validate-templates';
 import { listVariants, parseVariantId, type VariantRef, variantId } from './variants';

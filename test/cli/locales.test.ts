@@ -67,6 +67,8 @@ const CONTACTS: Array<[string, string, string]> = [
 
 const escapeHtml = (value: string) => value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#x27;');
 const longDate = (iso: string, locale: string) => new Intl.DateTimeFormat(locale, { year: 'numeric', month: 'long', day: 'numeric', timeZone: 'UTC' }).format(new Date(`${iso}T00:00:00Z`));
+/** Which no-break space a date uses (U+00A0, U+202F or none) differs between ICU's entry points: it reads the same. */
+const spaces = (text: string) => text.replace(/[\u00a0\u202f]/g, ' ');
 const address = (index: number) => `contact${index}@example.com`;
 
 /** What a user sees when something is wrong: one line starting "reminders:", exit 2. */
@@ -98,7 +100,7 @@ it(`sends one email to each contact in ${CONTACTS.length} locales, in their copy
     expect({ locale, emails: mails.length }).toEqual({ locale, emails: 1 });
     const html = mails[0]!.parsed.html as string;
     expect({ locale, copy: html.includes(FOOTER[copy]!) }).toEqual({ locale, copy: true });
-    expect({ locale, date: html.includes(escapeHtml(longDate(expiresOn, format))) }).toEqual({ locale, date: true });
+    expect({ locale, date: spaces(html).includes(spaces(escapeHtml(longDate(expiresOn, format)))) }).toEqual({ locale, date: true });
     expect(html).toContain(`KEY-LOCALE-${index}`);
   }
 
@@ -117,7 +119,7 @@ it('render and send-test use the worker\'s resolution for any locale, and refuse
   expect(gb.code).toBe(0);
   expect(gb.stderr).toMatch(/copy en, dates and numbers en-GB\)$/m);
   const day = (n: number) => addDays(TODAY, n);
-  expect(gb.stdout).toContain(longDate(day(30), 'en-GB'));
+  expect(spaces(gb.stdout)).toContain(spaces(longDate(day(30), 'en-GB')));
 
   const unknown = await runCli(['templates', 'render', '--kind', 'maintenance', '--offset', '7', '--locale', 'xx', '--text'], env);
   expect(unknown.code).toBe(0);
@@ -148,7 +150,7 @@ it('render and send-test use the worker\'s resolution for any locale, and refuse
   expect(sent.stdout).toMatch(/\(copy fr, dates and numbers fr-CA\)/);
   expect(smtp.received).toHaveLength(1);
   expect(smtp.received[0]!.parsed.subject).toBe('[TEST] Vos 2 licences annuelles expirent dans 30 jours');
-  expect(smtp.received[0]!.parsed.html).toContain(escapeHtml(longDate(day(30), 'fr-CA')));
+  expect(spaces(smtp.received[0]!.parsed.html as string)).toContain(spaces(escapeHtml(longDate(day(30), 'fr-CA'))));
 });
 
 it('scan --date in the past needs --force, and the email states the days left as of the day it is sent', async () => {
