@@ -99,7 +99,9 @@ const language = (tag: string) => tag.split('-')[0]!.toLowerCase();
 /** True when the platform has date data for the tag's language (ICU knows 'de-XX' by 'de', not 'xx'). */
 function isFormattable(tag: string): boolean {
   try {
-    return Intl.DateTimeFormat.supportedLocalesOf([tag]).length > 0 && Intl.NumberFormat.supportedLocalesOf([tag]).length > 0;
+    // Dates are what must not be misread; numbers of a language ICU has no number data for
+    // ('lag') fall back to its parent's digits, which is what such a reader sees everywhere else.
+    return Intl.DateTimeFormat.supportedLocalesOf([tag]).length > 0;
   } catch {
     return false;
   }
