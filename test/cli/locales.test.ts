@@ -1,7 +1,9 @@
+import path from 'node:path';
 import { addDays, businessDate } from '../../src/dates';
 import { runCli } from '../helpers/cli';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { duplicateDeliveries, startSmtpServer, type SmtpTestServer } from '../helpers/smtp';
+import { editFile, useTemplateCopies } from '../helpers/template-copies';
 import { createTestEnv, type TestEnv } from '../helpers/test-env';
 
 // Contacts everywhere, through the real command line: `scan`, `work --drain`, `templates render`
@@ -10,6 +12,7 @@ jest.setTimeout(300_000);
 
 const TODAY = businessDate(new Date(), 'UTC');
 
+const copy = useTemplateCopies();
 let t: TestEnv;
 let smtp: SmtpTestServer;
 let env: Record<string, string>;
@@ -140,6 +143,15 @@ it('render and send-test use the worker\'s resolution for any locale, and refuse
   );
   expectRefused(await runCli(['templates', 'render', '--kind', 'annual', '--expired', '--offset', '30'], env), /^reminders: --expired is the expiry-day reminder/);
   expectRefused(await runCli(['templates', 'render', '--kind', 'annual', '--offset', '30', '--locale', '../x'], env), /"\.\.\/x" is not a language/);
+  // A template the worker's guard would refuse is not shown as if it were sent.
+  const dir = copy();
+  editFile(path.join(dir, 'common/en.mjml'), (text) => text.replace(/<br \/><a href="\{\{links\.unsubscribe\}\}">[^<]*<\/a>/, ''));
+  const refused = await runCli(['templates', 'render', '--kind', 'annual', '--offset', '30', '--locale', 'en_GB'], { ...env, TEMPLATES_DIR: dir });
+  expect(refused.code).toBe(2);
+  expect(refused.stdout).toBe('');
+  expect(refused.stderr).toMatch(/common\/en\.mjml:\d+: the email does not show the unsubscribe link/);
+  expect(refused.stderr.trim().split('\n').pop()).toMatch(/^reminders: the license template \(en_GB, offset 30\) fails the checks of `templates validate`: the worker would not send it/);
+
   // With other offsets configured, the one a worker of that configuration sends is accepted.
   const custom = await runCli(['templates', 'render', '--kind', 'annual', '--offset', '45', '--text'], { ...env, REMINDER_OFFSETS: '45,0' });
   expect(custom.code).toBe(0);

@@ -72,12 +72,31 @@ async function printProblems(problems: TemplateProblem[], dir: string, print: (l
   for (const problem of problems) print(formatProblem(problem, dir));
 }
 
+/**
+ * Renders the email as the worker would, or fails with its problems: also those the worker's guard
+ * finds in a template that renders (the checks of `validate`, such as a missing unsubscribe link),
+ * since the worker would not send it.
+ */
 async function renderOrFail(config: Config, input: ReminderEmailInput) {
-  const { renderOnce } = await import('../../render/render-sample');
-  const outcome = await renderOnce(config.templatesDir, input);
-  if (!outcome.email) {
-    await printProblems(outcome.problems, config.templatesDir, (line) => console.error(line));
-    throw new UserError(`the ${input.kind} template (${input.locale}, ${input.expired ? 'expired' : `offset ${input.offset}`}) is broken: fix the problem(s) above`);
+  const [{ renderOnce }, { checkVariant }, { loadSampleData }, { variantOf }, { FAMILY_OF_KIND }] = await Promise.all([
+    import('../../render/render-sample'),
+    import('../../render/validate-templates'),
+    import('../../render/sample-data'),
+    import('../../render/renderer'),
+    import('../../render/template-source'),
+  ]);
+  const hooks = { mjmlCache: new Map() };
+  const outcome = await renderOnce(config.templatesDir, input, hooks);
+  let problems = outcome.problems;
+  if (outcome.email) {
+    const ref = { family: FAMILY_OF_KIND[input.kind], locale: resolveLocale(input.locale).key, variant: variantOf(input) };
+    problems = (await checkVariant(config.templatesDir, ref, config, loadSampleData(config.templatesDir), hooks)).problems;
+  }
+  if (!outcome.email || problems.length > 0) {
+    await printProblems(problems, config.templatesDir, (line) => console.error(line));
+    throw new UserError(
+      `the ${input.kind} template (${input.locale}, ${input.expired ? 'expired' : `offset ${input.offset}`}) ${outcome.email ? 'fails the checks of `templates validate`: the worker would not send it' : 'is broken'}: fix the problem(s) above`,
+    );
   }
   return { email: outcome.email, locale: outcome.locale };
 }
