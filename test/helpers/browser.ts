@@ -48,8 +48,9 @@ async function unpack(): Promise<{ executablePath: string; fontConfig: string; a
   const home = path.join(tmpdir(), `reminders-chromium-${version}`);
   const executablePath = path.join(home, 'chromium');
   const fontConfig = path.join(home, 'fonts.conf');
-  // The package's own args, less its `--headless='shell'` (playwright passes its own headless flag).
-  const args = sparticuz.args.filter((arg) => !arg.startsWith('--headless'));
+  // The package's own args, less `--headless='shell'` (playwright passes its own headless flag) and
+  // `--single-process` (for serverless hosts; here closing one browser context would end them all).
+  const args = sparticuz.args.filter((arg) => !arg.startsWith('--headless') && arg !== '--single-process');
   if (existsSync(fontConfig)) return { executablePath, fontConfig, args };
 
   mkdirSync(path.dirname(home), { recursive: true });
