@@ -204,7 +204,7 @@ it("shows a viewer no action controls and refuses the viewer's forged replay", a
   expect(await page.getByRole('button', { name: /Replay|Hold|Suppress|Force/ }).count()).toBe(0);
   expect(await page.getByRole('link', { name: /Queues/ }).count()).toBe(0);
   // Works at 375 px: nothing wider than the screen.
-  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+  expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(375);
   await saveScreenshot(page, 'console-reminder-viewer-375px');
 
   const csrf = await page.locator('input[name="_csrf"]').first().getAttribute('value');
@@ -225,12 +225,9 @@ it('draws the activity charts with data, lists the templates, and opens the queu
   const { context, page } = await signedIn(OPERATOR);
   await page.getByRole('link', { name: 'Activity' }).click();
   await page.locator('body[data-charts="drawn"]').waitFor();
-  const sums = await page.evaluate(() => {
-    const chart = (window as unknown as { Chart: { getChart(c: Element): { data: { datasets: Array<{ label: string; data: number[] }> } } } }).Chart;
-    return ['chart-license', 'chart-maintenance', 'chart-forecast'].map((id) =>
-      chart.getChart(document.getElementById(id) as Element).data.datasets.map((d) => [d.label, d.data.reduce((a, b) => a + b, 0)]),
-    );
-  });
+  // Each chart's datasets as Chart.js holds them: [label, sum of the values].
+  const sums = await page.evaluate<Array<Array<[string, number]>>>(`['chart-license', 'chart-maintenance', 'chart-forecast'].map((id) =>
+    Chart.getChart(document.getElementById(id)).data.datasets.map((d) => [d.label, d.data.reduce((a, b) => a + b, 0)]))`);
   // Annual: two sent today (one of them the replay), one failed; maintenance: one sent.
   expect(Object.fromEntries(sums[0] ?? [])).toMatchObject({ sent: 2, failed: 1, unknown: 0 });
   expect(Object.fromEntries(sums[1] ?? [])).toMatchObject({ sent: 1, failed: 0 });
