@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { App } from '../app';
 import { addDays, businessDate } from '../dates';
 import type { Database, IsoDate, LedgerRow, LedgerStatus, ReminderKind } from '../db/types';
@@ -8,6 +8,7 @@ import { checkHealth, type HealthReport } from '../ops/health';
 import { ledgerHistory, type LedgerEventRow } from '../ops/history';
 import { listUndelivered, type UndeliveredRow } from '../ops/undelivered';
 import { forecast, type ForecastDay } from '../scan/forecast';
+import { UserError } from '../user-error';
 import { recentActions } from './audit';
 
 export interface TodayView {
@@ -103,20 +104,38 @@ export interface SearchFilter {
   offset?: number;
   from?: IsoDate;
   to?: IsoDate;
-  /** Keyset page: rows with a smaller id than this. */
+  /** Keyset page: rows before this `scanDate_id` in the order of the list. */
   before?: string;
 }
+
+/** Longest a search may run before the page asks for a narrower one. */
+export const SEARCH_TIMEOUT_MS = 10_000;
 
 export type SearchRow = Pick<LedgerRow, 'id' | 'status' | 'kind' | 'license_key' | 'order_number' | 'recipient' | 'offset_days' | 'expires_on' | 'scan_date' | 'reason' | 'updated_at'>;
 
 export const PAGE_SIZE = 50;
 
 /**
- * Reminders matching a search, newest first, one page at a time (keyset on id, so page 1,000
- * costs what page 1 costs). `q` is an address (has '@'), or a license key, an order number or
- * the start of a customer's name.
+ * Reminders matching a search, newest scan date first, one page at a time (keyset on scan date
+ * and id, so page 1,000 costs what page 1 costs). `q` is an address (has '@'), or a license key,
+ * an order number or the start of a customer's name. A search that would run longer than
+ * SEARCH_TIMEOUT_MS is cancelled by PostgreSQL (a UserError asks for a narrower one).
  */
 export async function searchReminders(db: Kysely<Database>, filter: SearchFilter): Promise<{ rows: SearchRow[]; next: string | null }> {
+  try {
+    return await db.transaction().execute(async (trx) => {
+      await sql`set local statement_timeout = ${sql.lit(SEARCH_TIMEOUT_MS)}`.execute(trx);
+      return await runSearch(trx, filter);
+    });
+  } catch (error) {
+    if ((error as { code?: string }).code === '57014') {
+      throw new UserError(`the search took longer than ${SEARCH_TIMEOUT_MS / 1000} s: narrow it (a license key, an address, a status or a range of scan dates)`);
+    }
+    throw error;
+  }
+}
+
+async function runSearch(db: Transaction<Database>, filter: SearchFilter): Promise<{ rows: SearchRow[]; next: string | null }> {
   const q = filter.q?.trim();
   let query = db
     .selectFrom('reminder_ledger')
@@ -140,14 +159,17 @@ export async function searchReminders(db: Kysely<Database>, filter: SearchFilter
   if (filter.offset !== undefined) query = query.where('offset_days', '=', filter.offset);
   if (filter.from) query = query.where('scan_date', '>=', filter.from);
   if (filter.to) query = query.where('scan_date', '<=', filter.to);
-  if (filter.before) query = query.where('id', '<', filter.before);
+  const cursor = /^(\d{4}-\d{2}-\d{2})_(\d{1,18})$/.exec(filter.before ?? '');
+  if (cursor) query = query.where(sql<boolean>`(scan_date, id) < (${cursor[1]}::date, ${cursor[2]}::bigint)`);
   const rows = await query
+    .orderBy('scan_date', 'desc')
     .orderBy('id', 'desc')
     .limit(PAGE_SIZE + 1)
     .execute();
   const more = rows.length > PAGE_SIZE;
   const page = rows.slice(0, PAGE_SIZE);
-  return { rows: page, next: more ? (page[page.length - 1]?.id ?? null) : null };
+  const last = page[page.length - 1];
+  return { rows: page, next: more && last ? `${last.scan_date}_${last.id}` : null };
 }
 
 export interface ReminderDetail {

@@ -109,7 +109,14 @@ function resultsTable(ctx: PageContext, rows: SearchRow[], selectable: boolean):
   )}</tbody></table></div>`;
 }
 
-export function remindersPage(ctx: PageContext, filter: SearchFilter, result: { rows: SearchRow[]; next: string | null }, query: URLSearchParams): string {
+export function remindersPage(
+  ctx: PageContext,
+  filter: SearchFilter,
+  result: { rows: SearchRow[]; next: string | null },
+  query: URLSearchParams,
+  offsets: readonly number[],
+  problems: string[] = [],
+): string {
   const nextQuery = new URLSearchParams(query);
   if (result.next) nextQuery.set('before', result.next);
   const canAct = CAN.act(ctx.role);
@@ -118,11 +125,12 @@ export function remindersPage(ctx: PageContext, filter: SearchFilter, result: { 
   <div><label for="q">License key, order number, address or customer</label><input id="q" name="q" type="search" value="${filter.q ?? ''}" size="32"></div>
   <div><label for="status">Status</label><select id="status" name="status"><option value="">any</option>${LEDGER_STATUSES.map((s) => html`<option${s === filter.status ? html` selected` : ''}>${s}</option>`)}</select></div>
   <div><label for="kind">Kind</label><select id="kind" name="kind"><option value="">any</option>${REMINDER_KINDS.map((k) => html`<option${k === filter.kind ? html` selected` : ''}>${k}</option>`)}</select></div>
-  <div><label for="offset">Offset (days)</label><input id="offset" name="offset" inputmode="numeric" size="4" value="${filter.offset ?? ''}"></div>
+  <div><label for="offset">Offset (days)</label><select id="offset" name="offset"><option value="">any</option>${offsets.map((o) => html`<option${o === filter.offset ? html` selected` : ''}>${o}</option>`)}</select></div>
   <div><label for="from">Scan date from</label><input id="from" name="from" type="date" value="${filter.from ?? ''}"></div>
   <div><label for="to">Scan date to</label><input id="to" name="to" type="date" value="${filter.to ?? ''}"></div>
   <div><button type="submit">Search</button></div>
 </form>
+${problems.map((p) => html`<p class="error" role="alert">${p}</p>`)}
 ${
   result.rows.length === 0
     ? html`<p>No reminder matches.</p>`

@@ -176,7 +176,7 @@ export function consoleRoutes(app: App): { router: express.Router; dashboardGuar
     if (str(q.q).trim()) filter.q = str(q.q).trim().slice(0, 200);
     if ((LEDGER_STATUSES as readonly string[]).includes(str(q.status))) filter.status = str(q.status) as LedgerStatus;
     if ((REMINDER_KINDS as readonly string[]).includes(str(q.kind))) filter.kind = str(q.kind) as ReminderKind;
-    if (/^\d{1,4}$/.test(str(q.offset))) filter.offset = Number(str(q.offset));
+    if (config.offsets.includes(Number(str(q.offset))) && str(q.offset) !== '') filter.offset = Number(str(q.offset));
     for (const key of ['from', 'to'] as const) {
       if (!str(q[key])) continue;
       try {
@@ -185,10 +185,18 @@ export function consoleRoutes(app: App): { router: express.Router; dashboardGuar
         problems.push(`${key}: not a date`);
       }
     }
-    if (/^\d{1,18}$/.test(str(q.before))) filter.before = str(q.before);
+    if (/^\d{4}-\d{2}-\d{2}_\d{1,18}$/.test(str(q.before))) filter.before = str(q.before);
     const params = new URLSearchParams();
     for (const [key, value] of Object.entries(filter)) if (key !== 'before' && value !== undefined) params.set(key, String(value));
-    res.type('html').send(remindersPage(ctxOf(res), filter, await searchReminders(db, filter), params));
+    let result: Awaited<ReturnType<typeof searchReminders>>;
+    try {
+      result = await searchReminders(db, filter);
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      problems.push(error.message);
+      result = { rows: [], next: null };
+    }
+    res.type('html').send(remindersPage(ctxOf(res), filter, result, params, config.offsets, problems));
   }));
 
   router.get('/reminders/:id', wrap(async (req, res) => {

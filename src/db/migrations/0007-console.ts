@@ -47,16 +47,18 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     )`.execute(db);
   await sql`create index if not exists console_actions_at_idx on console_actions (at)`.execute(db);
 
-  // Reminder search: by order (order number or customer name → order ids) newest first, and
-  // by status newest first (keyset pages on id).
+  // Reminder search, newest scan date first (keyset pages on scan date and id): by order (order
+  // number or customer name → order ids), by status, by a range of scan dates.
   await sql`create index if not exists reminder_ledger_order_idx on reminder_ledger (order_id, id)`.execute(db);
-  await sql`create index if not exists reminder_ledger_status_id_idx on reminder_ledger (status, id)`.execute(db);
+  await sql`create index if not exists reminder_ledger_status_scan_idx on reminder_ledger (status, scan_date, id)`.execute(db);
+  await sql`create index if not exists reminder_ledger_scan_id_idx on reminder_ledger (scan_date, id)`.execute(db);
   await sql`create index if not exists orders_customer_name_idx on orders (lower(customer_name) text_pattern_ops)`.execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`drop index if exists orders_customer_name_idx`.execute(db);
-  await sql`drop index if exists reminder_ledger_status_id_idx`.execute(db);
+  await sql`drop index if exists reminder_ledger_scan_id_idx`.execute(db);
+  await sql`drop index if exists reminder_ledger_status_scan_idx`.execute(db);
   await sql`drop index if exists reminder_ledger_order_idx`.execute(db);
   for (const table of ['console_actions', 'console_sign_in_failures', 'console_sessions', 'console_users']) {
     await sql`drop table if exists ${sql.table(table)}`.execute(db);
