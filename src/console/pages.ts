@@ -201,8 +201,14 @@ ${
 
 export function replayPage(ctx: PageContext, ids: string[], plan: ReplayResult | null, outcome: 'preview' | 'done', error?: string): string {
   const willSend = plan?.entries.filter((e) => e.action === 'replay' || e.action === 'force') ?? [];
+  const unknown = willSend.filter((e) => e.row.status === 'unknown');
   const body = html`
 ${error ? html`<p class="error" role="alert">${error}</p>` : ''}
+${
+  outcome === 'preview' && unknown.length > 0
+    ? html`<p class="error" role="alert">${unknown.length} of these are <strong>unknown</strong>: they may have been delivered already. Check with the recipient or the mail server's log (Message-ID, time) before confirming, or the customer may get a second copy.</p>`
+    : ''
+}
 ${
   plan
     ? html`

@@ -116,6 +116,26 @@ it('answers nothing under /console but the sign-in page while signed out', async
   expect((await fetch(`${base}/admin/queues`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(200);
 });
 
+it('signs in by keyboard alone', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${base}/console/login`);
+  // The user name field has the focus; Tab reaches the password, Enter signs in.
+  await page.keyboard.type(VIEWER.name);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(VIEWER.password);
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Today', exact: true }).waitFor();
+  // The first Tab lands on the skip link, the next ones walk the navigation.
+  await page.keyboard.press('Tab');
+  expect(await page.evaluate<string>('document.activeElement.textContent')).toBe('Skip to content');
+  await page.keyboard.press('Tab');
+  expect(await page.evaluate<string>('document.activeElement.textContent')).toBe('Today');
+  await page.keyboard.press('Tab');
+  expect(await page.evaluate<string>('document.activeElement.textContent')).toBe('Activity');
+  await context.close();
+});
+
 it('refuses a wrong password, then too many of them', async () => {
   const form = async (password: string) => {
     const page = await fetch(`${base}/console/login`);
