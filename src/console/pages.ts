@@ -148,7 +148,7 @@ export function reminderPage(ctx: PageContext, d: ReminderDetail, message?: { no
   const body = html`
 ${flash(message)}
 <div class="cards">
-<section class="card" aria-labelledby="r-h"><h2 id="r-h">Reminder ${r.id}</h2>
+<section class="card" aria-labelledby="r-h"><h2 id="r-h">Details</h2>
 <dl class="facts">
   <dt>Status</dt><dd>${statusCell(r.status)}${r.forced ? ' (forced re-send)' : ''}</dd>
   <dt>Reason / last SMTP reply</dt><dd>${r.reason ?? '—'}</dd>
@@ -160,7 +160,7 @@ ${flash(message)}
   <dt>Attempts</dt><dd>${r.attempts}</dd>
   <dt>Message-ID</dt><dd>${r.message_id ? html`<code>${r.message_id}</code>` : '—'}</dd>
   <dt>Sent at</dt><dd>${when(r.sent_at)}</dd>
-  <dt>Template version</dt><dd>${r.template_version ? html`<code>${r.template_version}</code> · <a href="/console/reminders/${r.id}/email">What was sent</a>` : '—'}</dd>
+  <dt>Template version</dt><dd>${r.template_version ? html`<code>${r.template_version}</code>${r.sent_at ? html` · <a href="/console/reminders/${r.id}/email">What was sent</a>` : ''}` : '—'}</dd>
 </dl>
 ${d.sameEmail.length > 1 ? html`<p class="muted">Sent in one email with ${d.sameEmail.filter((s) => s.id !== r.id).map((s) => html`<a href="/console/reminders/${s.id}">${s.license_key}</a> `)}</p>` : ''}
 </section>
