@@ -56,7 +56,8 @@ it('manages accounts from the command line, the password always from standard in
   expect(await verifyPassword('dora-new-password-9', hash.password_hash)).toBe(true);
   expect((await users(['remove', 'dora'])).code).toBe(0);
   expect((await users(['remove', 'dora'])).out).toMatch(/no account named dora/);
-});
+  // Eleven runs of the command line, each loading it afresh: minutes on a busy machine.
+}, 300_000);
 
 it('ends a session at its expiry', async () => {
   await t.app.db.insertInto('console_users').values({ name: 'eve', role: 'viewer', password_hash: await hashPassword('eve-password-1234') }).execute();
