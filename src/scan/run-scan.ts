@@ -6,12 +6,13 @@ import { recordedSeries } from '../delivery/due-rows';
 import { eligibility, type SeriesMember, seriesKey } from '../delivery/eligibility';
 import { reconcileOutbox } from '../delivery/outbox';
 import type { Logger } from '../logger';
+import { UserError } from '../user-error';
 import { type Candidate, findCandidates } from './candidates';
 import { addDays, daysBetween } from '../dates';
 import { candidateDaysLeft, planSeries } from './due-rule';
 import { recordDueInDatabase } from './due-sql';
 import { groupKey } from './group-key';
-import { lastCompletedScan, markScanCompleted, markScanStarted } from './scan-runs';
+import { lastCompletedScan, markScanCompleted, markScanStarted, prunedBefore } from './scan-runs';
 
 export type ScanConfig = Pick<Config, 'offsets' | 'catchupDays'>;
 
@@ -140,6 +141,15 @@ export async function runScan(
   const { db, sendQueue, config, logger } = deps;
   const started = performance.now();
   const previous = await lastCompletedScan(db);
+  // A scan for T records series expiring from T − CATCHUP_DAYS on; if older series were pruned,
+  // their rows are no longer in the ledger to stop the same reminders being recorded again.
+  const pruned = await prunedBefore(db);
+  const oldestExpiry = addDays(scanDate, Math.min(...candidateDaysLeft(config.offsets, config.catchupDays)));
+  if (pruned && oldestExpiry < pruned) {
+    throw new UserError(
+      `cannot scan ${scanDate}: it reaches series expiring on ${oldestExpiry}, and the ledger was pruned of series expiring before ${pruned} (their reminders would be sent again)`,
+    );
+  }
   await markScanStarted(db, scanDate);
 
   // The plan and the insert in one statement (due-sql.ts): the same rows as `planScan`, which
