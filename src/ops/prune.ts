@@ -38,12 +38,15 @@ export async function pruneLedger(
       `--older-than reaches only back to ${expiredBefore}: series expiring on or after ${oldestLive} (today minus CATCHUP_DAYS=${options.catchupDays}) can still be due and must keep their rows`,
     );
   }
+  const scannedBefore = addDays(expiredBefore, options.catchupDays);
   if (options.dryRun) {
     const { rows } = await sql<{ ledger_rows: string; event_rows: string }>`
-      select count(*) as ledger_rows,
-        (select count(*) from reminder_events e join reminder_ledger l on l.id = e.ledger_id
-          where l.expires_on < ${expiredBefore}::date and l.status not in ('pending', 'sending')) as event_rows
-      from reminder_ledger where expires_on < ${expiredBefore}::date and status not in ('pending', 'sending')`.execute(db);
+      with batch as (
+        select id from reminder_ledger
+        where scan_date < ${scannedBefore}::date and expires_on < ${expiredBefore}::date and status not in ('pending', 'sending')
+      )
+      select (select count(*) from batch) as ledger_rows,
+        (select count(*) from reminder_events e join batch on batch.id = e.ledger_id) as event_rows`.execute(db);
     return { expiredBefore, ledgerRows: Number(rows[0]?.ledger_rows ?? 0), eventRows: Number(rows[0]?.event_rows ?? 0) };
   }
   const { rows: logged } = await sql<{ id: string }>`
@@ -57,8 +60,11 @@ export async function pruneLedger(
     const { rows } = await sql<{ ledger_rows: string; event_rows: string }>`
       with batch as (
         select id from reminder_ledger
-        where expires_on < ${expiredBefore}::date and status not in ('pending', 'sending')
-        order by expires_on, id
+        -- A scan for T records series expiring from T − CATCHUP_DAYS on, so every row to move has
+        -- scan_date < cutoff + CATCHUP_DAYS: the scan-date index finds them, no index of its own.
+        where scan_date < ${scannedBefore}::date
+          and expires_on < ${expiredBefore}::date and status not in ('pending', 'sending')
+        order by scan_date, id
         limit ${batchSize}
         for update skip locked
       ),

@@ -147,7 +147,19 @@ export async function planScanInDatabase(db: Kysely<Database>, config: ScanConfi
  * statement created. Returns the counts per kind and offset of what it created.
  */
 export async function recordDueInDatabase(db: Kysely<Database>, config: ScanConfig, scanDate: IsoDate): Promise<DueCount[]> {
-  const { rows } = await sql<{ kind: ReminderKind; offset: number; queued: string; skipped: string; late: string }>`
+  const { rows } = await db.transaction().execute(async (trx) => {
+    // Lookups by key, whatever the statistics say: a new or emptied ledger has none, and the
+    // planner would then read the whole ledger once per candidate, rows this statement has just
+    // inserted included (a quadratic first scan). JIT compiling costs more than this plan runs.
+    await sql`set local enable_seqscan = off`.execute(trx);
+    await sql`set local jit = off`.execute(trx);
+    return recordStatement(trx, config, scanDate);
+  });
+  return rows.map((r) => ({ kind: r.kind, offset: r.offset, queued: Number(r.queued), skipped: Number(r.skipped), late: Number(r.late) }));
+}
+
+function recordStatement(db: Kysely<Database>, config: ScanConfig, scanDate: IsoDate) {
+  return sql<{ kind: ReminderKind; offset: number; queued: string; skipped: string; late: string }>`
     with planned as (${plannedRowsQuery(config, scanDate)}),
     created as (
       insert into reminder_ledger (kind, license_id, license_key, order_id, order_number, expires_on, offset_days,
@@ -168,5 +180,4 @@ export async function recordDueInDatabase(db: Kysely<Database>, config: ScanConf
       count(*) filter (where status <> 'pending') as skipped,
       count(*) filter (where status = 'pending' and days_left < offset_days) as late
     from created group by kind, offset_days`.execute(db);
-  return rows.map((r) => ({ kind: r.kind, offset: r.offset, queued: Number(r.queued), skipped: Number(r.skipped), late: Number(r.late) }));
 }

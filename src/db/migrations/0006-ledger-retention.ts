@@ -2,15 +2,14 @@ import { type Kysely, sql } from 'kysely';
 
 /**
  * A ledger that keeps years of rows: an index for `reminders failed` whose cost follows the rows it
- * shows rather than every undelivered row ever kept, an expiry-date index for `reminders prune`,
- * and the archive that prune moves old series to (each row whole, as JSON, so that columns added
+ * shows rather than every undelivered row ever kept (it is partial: recording a pending row, the
+ * scan's hot path, does not maintain it), and the archive that prune moves old series to (each row whole, as JSON, so that columns added
  * to the ledger later are archived too). Additive only.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     create index if not exists reminder_ledger_undelivered_idx on reminder_ledger (updated_at, id)
     where status in ('failed', 'unknown', 'skipped')`.execute(db);
-  await sql`create index if not exists reminder_ledger_expires_on_idx on reminder_ledger (expires_on)`.execute(db);
   await sql`
     create table if not exists reminder_ledger_archive (
       id bigint primary key,
@@ -52,6 +51,5 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`drop table if exists ledger_prunes`.execute(db);
   await sql`drop table if exists reminder_events_archive`.execute(db);
   await sql`drop table if exists reminder_ledger_archive`.execute(db);
-  await sql`drop index if exists reminder_ledger_expires_on_idx`.execute(db);
   await sql`drop index if exists reminder_ledger_undelivered_idx`.execute(db);
 }
