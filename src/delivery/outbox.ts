@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Queue } from 'bullmq';
+import type { Cluster, Redis } from 'ioredis';
 import { type Kysely, sql } from 'kysely';
 import type { Config } from '../config';
 import type { Database } from '../db/types';
@@ -36,7 +37,8 @@ export async function enqueueGroups(
   groups: ReadonlyArray<{ groupKey: string; ledgerIds: string[] }>,
 ): Promise<number> {
   const options = sendJobOptions(config);
-  const client = await queue.getBackend().client;
+  // The queue's own ioredis connection (BullMQ's typings only name the commands it uses itself).
+  const client = (await queue.getBackend().client) as unknown as Redis | Cluster;
   let offered = 0;
   for (let i = 0; i < groups.length; i += 500) {
     const batch = groups.slice(i, i + 500);

@@ -47,6 +47,8 @@ export interface ScanSummary {
   /** Send jobs (re)submitted to the queue, including ones Redis had lost. */
   jobsSubmitted: number;
   durationMs: number;
+  /** Of which: recording the due rows in the ledger, and the outbox pass (sweep and enqueue). */
+  phasesMs: { record: number; outbox: number };
 }
 
 /**
@@ -154,10 +156,13 @@ export async function runScan(
 
   // The plan and the insert in one statement (due-sql.ts): the same rows as `planScan`, which
   // the forecast uses and the equivalence tests compare it with.
+  const recordStarted = performance.now();
   const recorded = await recordDueInDatabase(db, config, scanDate);
   const caughtUp = recorded.reduce((sum, c) => sum + c.late, 0);
 
+  const outboxStarted = performance.now();
   const outbox = await reconcileOutbox({ db, sendQueue, config, logger }, 'scan');
+  const outboxMs = Math.round(performance.now() - outboxStarted);
 
   const missedDays = previous && previous.scanDate < scanDate ? Math.max(0, daysBetween(previous.scanDate, scanDate) - 1) : 0;
   const summary: ScanSummary = {
@@ -170,6 +175,7 @@ export async function runScan(
     unknownClaims: outbox.swept.length,
     jobsSubmitted: outbox.groups,
     durationMs: Math.round(performance.now() - started),
+    phasesMs: { record: Math.round(outboxStarted - recordStarted), outbox: outboxMs },
   };
   await markScanCompleted(db, scanDate, summary);
   if (missedDays > 0) {
