@@ -55,21 +55,40 @@ export function formatDate(iso: string, locale: string): string {
 
 /** Formats a whole number the way `{{plural}}` shows it: '1,200' (en), '1.200' (de). */
 export function formatNumber(n: number, locale: string): string {
-  return memo(numberFormats, locale, () => new Intl.NumberFormat(locale)).format(n);
+  return numberIn(locale, n).shown;
 }
 
 // Formatting is the costliest part of filling a template; a worker sees few distinct dates.
 const dateCache = new Map<string, string>();
-const pluralRules = new Map<string, Intl.PluralRules>();
-const numberFormats = new Map<string, Intl.NumberFormat>();
-const memo = <T>(cache: Map<string, T>, locale: string, make: () => T): T => {
-  let value = cache.get(locale);
-  if (!value) {
-    value = make();
-    cache.set(locale, value);
+
+/**
+ * The `plural` helper's Intl objects, built once per locale (a PluralRules and a NumberFormat cost
+ * tens of microseconds to construct), and what they said about each number already seen: a worker
+ * fills the same few day counts over and over, and `select` plus `format` were a tenth of a render.
+ */
+interface LocaleNumbers {
+  rules: Intl.PluralRules;
+  format: Intl.NumberFormat;
+  seen: Map<number, { category: Intl.LDMLPluralRule; shown: string }>;
+}
+const localeNumbers = new Map<string, LocaleNumbers>();
+
+function numberIn(locale: string, n: number): { category: Intl.LDMLPluralRule; shown: string } {
+  let numbers = localeNumbers.get(locale);
+  if (!numbers) {
+    if (localeNumbers.size >= 200) localeNumbers.clear();
+    numbers = { rules: new Intl.PluralRules(locale), format: new Intl.NumberFormat(locale), seen: new Map() };
+    localeNumbers.set(locale, numbers);
   }
-  return value;
-};
+  // A Map key does not tell -0 from 0, and the two format differently.
+  let known = Object.is(n, -0) ? undefined : numbers.seen.get(n);
+  if (!known) {
+    if (numbers.seen.size >= 1000) numbers.seen.clear();
+    known = { category: numbers.rules.select(n), shown: numbers.format.format(n) };
+    if (!Object.is(n, -0)) numbers.seen.set(n, known);
+  }
+  return known;
+}
 
 /** A one-line, control-character-free version of a value that ends up in a header. */
 export function singleLine(value: string): string {
@@ -142,10 +161,11 @@ export function createHandlebars(): typeof Handlebars {
     const formatLocale = typeof root?.formatLocale === 'string' && root.formatLocale ? root.formatLocale : locale;
     const n = typeof count === 'number' ? count : Number(count);
     const forms = options.hash as Record<string, unknown>;
-    const category = Number.isFinite(n) ? memo(pluralRules, locale, () => new Intl.PluralRules(locale)).select(n) : 'other';
+    const known = Number.isFinite(n) ? numberIn(locale, n) : null;
+    const category = known?.category ?? 'other';
     const chosen = n === 0 && forms.zero !== undefined ? forms.zero : (forms[category] ?? forms.other);
     const form = String(chosen ?? '#');
-    const shown = Number.isFinite(n) ? formatNumber(n, formatLocale) : String(count);
+    const shown = Number.isFinite(n) ? numberIn(formatLocale, n).shown : String(count);
     return form.replace(/#/g, shown);
   });
   return hb;
