@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
 import type { Config } from '../config';
-import { type CompileResult, compileVariant } from './compile-variant';
+import { type CompileHooks, type CompileResult, compileVariant } from './compile-variant';
 import { formatDate } from './template-data';
 import { dedupe, type TemplateProblem } from './template-problem';
 import { COMMON_FOLDER, describeVariant, FAMILIES, KIND_OF_FAMILY, LAYOUT_FILE, parseCopyFile } from './template-source';
@@ -49,7 +49,7 @@ const REQUIREMENTS: readonly Requirement[] = [
  * the sample data at MJML's strict level, and checks what every email must contain.
  * Returns every problem found; an empty list means the templates are good to send.
  */
-export async function validateTemplates(dir: string, config: ValidateConfig): Promise<ValidationReport> {
+export async function validateTemplates(dir: string, config: ValidateConfig, hooks: CompileHooks = {}): Promise<ValidationReport> {
   const root = path.resolve(dir);
   const problems: TemplateProblem[] = [];
   problems.push(...checkFolders(root));
@@ -67,7 +67,7 @@ export async function validateTemplates(dir: string, config: ValidateConfig): Pr
   const rendered = new Map<string, { problem: TemplateProblem; variants: VariantRef[] }>();
   const refs = listVariants(root, config.offsets);
   for (const ref of refs) {
-    const result = await compileVariant(root, ref.family, ref.locale, ref.variant);
+    const result = await compileVariant(root, ref.family, ref.locale, ref.variant, hooks);
     problems.push(...result.problems);
     for (const block of [...result.blocks, ...(result.subjectBlock ? [result.subjectBlock] : [])]) usedBlocks.add(block.name);
     if (!result.compiled || !sample) continue;

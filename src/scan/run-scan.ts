@@ -10,6 +10,7 @@ import { type Candidate, findCandidates } from './candidates';
 import { addDays, daysBetween } from '../dates';
 import { candidateDaysLeft, planSeries } from './due-rule';
 import { groupKey } from './group-key';
+import { observeRenewals } from '../outcomes/renewals';
 import { lastCompletedScan, markScanCompleted, markScanStarted } from './scan-runs';
 
 export type ScanConfig = Pick<Config, 'offsets' | 'catchupDays'>;
@@ -44,6 +45,8 @@ export interface ScanSummary {
   unknownClaims: number;
   /** Send jobs (re)submitted to the queue, including ones Redis had lost. */
   jobsSubmitted: number;
+  /** Series whose expiry date this scan saw moved forward (renewals, for the outcomes report). */
+  renewalsObserved: number;
   durationMs: number;
 }
 
@@ -163,6 +166,7 @@ export async function runScan(
   const caughtUp = [...counts.values()].reduce((sum, c) => sum + c.late, 0);
 
   const outbox = await reconcileOutbox({ db, sendQueue, config, logger }, 'scan');
+  const renewals = await observeRenewals(db, scanDate);
 
   const missedDays = previous && previous.scanDate < scanDate ? Math.max(0, daysBetween(previous.scanDate, scanDate) - 1) : 0;
   const summary: ScanSummary = {
@@ -174,6 +178,7 @@ export async function runScan(
     missedDays,
     unknownClaims: outbox.swept.length,
     jobsSubmitted: outbox.groups,
+    renewalsObserved: renewals,
     durationMs: Math.round(performance.now() - started),
   };
   await markScanCompleted(db, scanDate, summary);

@@ -11,6 +11,7 @@ import { waitUntilDrained } from '../../src/queue/drain';
 import { deleteQueueKeys } from '../../src/queue/queue-keys';
 import { startWorker } from '../../src/queue/workers';
 import { runScan, type ScanSummary } from '../../src/scan/run-scan';
+import { publishShippedIfNone } from '../../src/templates-store/publish-shipped';
 
 const ADMIN_URL = process.env.TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -57,6 +58,8 @@ export async function createTestEnv(name: string, overrides: Record<string, stri
     const config = loadConfig(env);
     built = { config, app: createApp(config, { logger: createLogger('silent') }) };
     await migrateToLatest(built.app.db);
+    // As the first `reminders migrate` does: workers send published versions only.
+    await publishShippedIfNone(built.app.db, config.templatesDir, config);
   } catch (error) {
     // Leave nothing behind when the environment cannot be built.
     await built?.app.close();
@@ -69,7 +72,8 @@ export async function createTestEnv(name: string, overrides: Record<string, stri
     config,
     env,
     async reset() {
-      await sql`truncate reminder_events, reminder_ledger, template_versions, scan_runs, license_holds, suppressed_addresses, licenses, order_contacts, orders cascade`.execute(
+      // The published templates stay: they are the installation's, not a test's.
+      await sql`truncate reminder_events, reminder_ledger, license_renewals, scan_runs, license_holds, suppressed_addresses, licenses, order_contacts, orders cascade`.execute(
         app.db,
       );
       await app.sendQueue().obliterate({ force: true });
