@@ -3,7 +3,9 @@ import { registerDemoDataCommand } from './commands/demo-data';
 import { registerForecastCommand } from './commands/forecast';
 import { registerMigrateCommand } from './commands/migrate';
 import { registerOpsCommands } from './commands/ops';
+import { registerReportCommands } from './commands/report';
 import { registerScanCommand } from './commands/scan';
+import { registerTemplatePublishingCommands } from './commands/template-publishing';
 import { registerTemplateVersionCommand } from './commands/template-versions';
 import { registerTemplateCommands } from './commands/templates';
 import { registerWorkCommands } from './commands/work';
@@ -32,6 +34,10 @@ export function buildProgram(): Command {
   registerDemoDataCommand(program);
   registerTemplateCommands(program);
   const templates = program.commands.find((c) => c.name() === 'templates');
-  if (templates) registerTemplateVersionCommand(templates);
+  if (templates) {
+    registerTemplateVersionCommand(templates);
+    registerTemplatePublishingCommands(templates);
+  }
+  registerReportCommands(program);
   return program;
 }

@@ -4,7 +4,7 @@ import type { TemplateProblem } from '../render/template-problem';
 import type { ValidateConfig } from '../render/validate-templates';
 import { type VariantRef, variantId } from '../render/variants';
 import { checkFileSet, checkFolder } from './check-files';
-import { type LiveVersion, liveVersions, type Publication, type PublishEntry, publishVersions, recordRefusals } from './store';
+import { clearRefusals, type LiveVersion, liveVersions, type Publication, type PublishEntry, publishVersions, recordRefusals } from './store';
 
 const problemLine = (p: TemplateProblem) => `${p.file}:${p.line}: ${p.message}`;
 
@@ -55,7 +55,12 @@ export async function publishFolder(db: Kysely<Database>, dir: string, config: V
     );
     return { status: 'refused', problems: check.problems, refused: refused.map((v) => variantId(v.ref)) };
   }
-  if (changed.length === 0) return { status: 'unchanged', unchanged };
+  // The whole folder passes: a refusal of any of its variants is over (fixed, or reverted).
+  const passed = check.variants.filter((v) => !changed.includes(v)).map((v) => v.ref);
+  if (changed.length === 0) {
+    await clearRefusals(db, passed, request.arm);
+    return { status: 'unchanged', unchanged };
+  }
   const entries: PublishEntry[] = changed.map((v) => ({
     ref: v.ref,
     arm: request.arm,
@@ -64,6 +69,7 @@ export async function publishFolder(db: Kysely<Database>, dir: string, config: V
     expectedBase: liveOf(v.ref, request.arm)?.version ?? null,
   }));
   const publications = await publishVersions(db, entries, { actor: request.actor, message: request.message, source: request.source, action: 'publish' });
+  await clearRefusals(db, passed, request.arm);
   return { status: 'published', publications, unchanged };
 }
 

@@ -285,6 +285,14 @@ export async function recordRefusals(db: Db, refusals: readonly Refusal[]): Prom
   }
 }
 
+/** Forgets the refusals of variants whose files now pass and are live as they are. */
+export async function clearRefusals(db: Db, refs: readonly VariantRef[], arm: TemplateArm): Promise<void> {
+  for (const ref of refs) {
+    const where = whereVariant(ref);
+    await db.deleteFrom('template_refusals').where('family', '=', where.family).where('locale', '=', where.locale).where('variant', '=', where.variant).where('arm', '=', arm).execute();
+  }
+}
+
 /** A refused publish as /healthz, /metrics and `templates status` show it. */
 export interface RefusedTemplate {
   /** family/locale/variant (with `/B` for arm B). */
