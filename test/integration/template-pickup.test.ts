@@ -83,7 +83,9 @@ it('two worker processes send a newly published version within 10 s, without a r
     expect(smtp.received.filter((m) => m.parsed.html && m.parsed.html.includes('Published while the workers ran')).length).toBeGreaterThan(0);
   } finally {
     for (const w of workers) w.kill('SIGTERM');
-    await Promise.race([Promise.all(workers.map(exited)), new Promise((resolve) => setTimeout(resolve, 30_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(workers.map(exited)), new Promise((resolve) => (timer = setTimeout(resolve, 30_000)))]);
+    clearTimeout(timer);
     await killLeftovers(workers);
   }
 });
