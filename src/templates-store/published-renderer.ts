@@ -60,7 +60,13 @@ export function createPublishedRenderer(db: Kysely<Database>, logger: Logger, op
       .finally(() => {
         refreshing = null;
       });
-    await refreshing;
+    try {
+      await refreshing;
+    } catch (error) {
+      // Once the live versions are known, a failed check keeps them until the next one succeeds.
+      if (cursor === undefined) throw error;
+      logger.warn({ err: error }, 'could not check for newly published templates: sending the versions known so far');
+    }
   };
 
   const version = (family: Family, locale: string, variantKey: string, arm: TemplateArm) => live.get(`${family}/${locale}/${variantKey}/${arm}`);
