@@ -52,15 +52,16 @@ function probeSmtp(app: App, timeoutMs: number): Promise<string> {
  * Scan lag is reported, not judged: alert on it from /metrics.
  */
 export async function checkHealth(app: App, timeoutMs = 3000, options: { smtp?: boolean } = {}): Promise<HealthReport> {
-  const [pg, redis, smtp, refusals] = await Promise.allSettled([
-    withTimeout(scanStatus(app.db, app.config.timezone), timeoutMs, 'PostgreSQL'),
+  // One connection, one after the other: refused publishes are shared state in PostgreSQL, so a
+  // refusal from any host or process shows here.
+  const readPostgres = async () => ({ scan: await scanStatus(app.db, app.config.timezone), refusals: await listRefusals(app.db) });
+  const [pg, redis, smtp] = await Promise.allSettled([
+    withTimeout(readPostgres(), timeoutMs, 'PostgreSQL'),
     withTimeout(app.redis().ping(), timeoutMs, 'Redis'),
     options.smtp === false ? Promise.resolve('not checked') : probeSmtp(app, timeoutMs),
-    // Shared state: a publish refused from any host or process shows here.
-    withTimeout(listRefusals(app.db), timeoutMs, 'PostgreSQL'),
   ]);
-  const scan: ScanStatus = pg.status === 'fulfilled' ? pg.value : { lastScan: null, daysBehind: null };
-  const refusedTemplates = refusals.status === 'fulfilled' ? refusals.value : [];
+  const scan: ScanStatus = pg.status === 'fulfilled' ? pg.value.scan : { lastScan: null, daysBehind: null };
+  const refusedTemplates = pg.status === 'fulfilled' ? pg.value.refusals : [];
   const smtpState = smtp.status === 'fulfilled' ? smtp.value : problem(smtp.reason);
   const down = pg.status === 'rejected' || redis.status === 'rejected';
   const degraded = smtpState.startsWith('error') || refusedTemplates.length > 0;
@@ -70,8 +71,8 @@ export async function checkHealth(app: App, timeoutMs = 3000, options: { smtp?: 
     redis: redis.status === 'fulfilled' ? 'ok' : problem(redis.reason),
     smtp: smtpState,
     templates:
-      refusals.status === 'rejected'
-        ? problem(refusals.reason)
+      pg.status === 'rejected'
+        ? 'not checked: PostgreSQL did not answer'
         : refusedTemplates.length === 0
           ? 'ok'
           : `${refusedTemplates.length} variant(s) refused: their live version is sent (none: their reminders fail)`,
