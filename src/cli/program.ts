@@ -8,6 +8,7 @@ import { registerScanCommand } from './commands/scan';
 import { registerTemplatePublishingCommands } from './commands/template-publishing';
 import { registerTemplateVersionCommand } from './commands/template-versions';
 import { registerTemplateCommands } from './commands/templates';
+import { registerConsoleCommand, registerUsersCommand } from './commands/users';
 import { registerWorkCommands } from './commands/work';
 
 /** commander's `error: …` message as the one `reminders: …` line every other mistake is. */
@@ -32,6 +33,8 @@ export function buildProgram(): Command {
   registerWorkCommands(program);
   registerOpsCommands(program);
   registerDemoDataCommand(program);
+  registerUsersCommand(program);
+  registerConsoleCommand(program);
   registerTemplateCommands(program);
   const templates = program.commands.find((c) => c.name() === 'templates');
   if (templates) {
