@@ -12,6 +12,7 @@ import { formatTable } from '../src/cli/table';
 import { loadConfig, rawEnvironment } from '../src/config';
 import { startSendWorker } from '../src/daemon';
 import { migrateToLatest } from '../src/db/migrate';
+import { publishShippedIfNone } from '../src/templates-store/publish-shipped';
 import { type DemoDataSummary, loadDemoData, renewLicense } from '../src/demo/demo-data';
 import { createLogger } from '../src/logger';
 import { waitUntilDrained } from '../src/queue/drain';
@@ -47,6 +48,9 @@ async function main(): Promise<void> {
     await deleteQueueKeys(config.redisUrl, config.queuePrefix);
     if (!config.smtpUrl) await rm(config.outboxDir, { recursive: true, force: true });
     await migrateToLatest(app.db);
+    // As the first `reminders migrate` does: the workers send the published versions.
+    const shipped = await publishShippedIfNone(app.db, config.templatesDir, config);
+    if (shipped?.status === 'refused') throw new Error(`the templates of ${config.templatesDir} fail validation: run \`npm run cli -- templates validate\``);
     const today = businessDate(new Date(), config.timezone);
     const data = await loadDemoData(app.db, today);
     console.log(`Loaded ${data.orders} orders, ${data.contacts} contacts, ${data.licenses} licenses. Mail goes to ${app.mailer().description}.`);

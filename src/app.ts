@@ -5,7 +5,6 @@ import { createDb } from './db/connection';
 import type { Database } from './db/types';
 import { createLogger, type Logger } from './logger';
 import type { RedisClient } from './queue/queues';
-import { TemplateHealth } from './render/template-health';
 import type { Renderer } from './render/types';
 import type { Mailer } from './send/mailer';
 
@@ -23,8 +22,6 @@ export interface App {
   readonly config: Config;
   readonly logger: Logger;
   readonly db: Kysely<Database>;
-  /** Template edits the renderer refused (for /healthz and /metrics). */
-  readonly templateHealth: TemplateHealth;
   /** The workers' connection: commands wait out an outage (BullMQ's blocking calls need it). */
   redis(): RedisClient;
   /** The queues' connection: a call made while Redis is unreachable fails at once. */
@@ -56,7 +53,6 @@ export function createApp(config: Config, options: { logger?: Logger } = {}): Ap
   const logger = options.logger ?? createLogger(config.logLevel, 2, secretsOf(config));
   // Each send in flight holds a connection from just before the hand-over to the record.
   const db = createDb(config.databaseUrl, { maxConnections: Math.max(10, config.sendConcurrency + 4), reconnectMs: config.databaseReconnectMs });
-  const templateHealth = new TemplateHealth();
   releases.push(() => db.destroy());
 
   const lazy = <T>(make: () => T, release: (value: T) => Promise<void> | void): (() => T) => {
@@ -87,14 +83,20 @@ export function createApp(config: Config, options: { logger?: Logger } = {}): Ap
     (m) => m.close(),
   );
   const renderer = lazy(
-    // Loaded on first use: MJML takes a while to load, and most commands never render.
+    // The published versions in PostgreSQL, never the files on this host's disk. Loaded on first
+    // use, with a LISTEN connection of its own: most commands never render.
     () => {
-      const { createRenderer } = require('./render/renderer') as typeof import('./render/renderer');
-      const { databaseVersionStore } = require('./render/template-versions') as typeof import('./render/template-versions');
-      return createRenderer(config, logger, {
-        reloadCheckMs: config.templateReloadCheckMs,
-        guard: { config, store: databaseVersionStore(db), health: templateHealth },
-      });
+      const { createPublishedRenderer } = require('./templates-store/published-renderer') as typeof import('./templates-store/published-renderer');
+      const { listenForPublishes } = require('./templates-store/publish-listener') as typeof import('./templates-store/publish-listener');
+      const published = createPublishedRenderer(db, logger, { pollMs: config.templatePollMs });
+      const stopListening = config.databaseListenUrl ? listenForPublishes(config.databaseListenUrl, logger, () => published.invalidate(), config.templatePollMs) : null;
+      return {
+        render: (input) => published.render(input),
+        async close() {
+          await stopListening?.();
+          await published.close();
+        },
+      } satisfies Renderer;
     },
     (r) => r.close(),
   );
@@ -104,7 +106,6 @@ export function createApp(config: Config, options: { logger?: Logger } = {}): Ap
     config,
     logger,
     db,
-    templateHealth,
     redis,
     producerRedis,
     scanQueue,

@@ -151,7 +151,10 @@ const schema = z.object({
   MAX_ITEMS_PER_EMAIL: integer(1, 200).default(40),
   WORKER_PROCESSES: integer(1, 64).default(() => Math.min(64, availableParallelism())),
   TEMPLATES_DIR: z.string().trim().min(1).default('templates'),
-  TEMPLATE_RELOAD_CHECK_MS: integer(0, 3_600_000).default(1000),
+  // How often a worker checks for a newly published template version (a NOTIFY is heard sooner).
+  TEMPLATE_POLL_MS: integer(100, 10_000).default(5000),
+  // A direct PostgreSQL connection for LISTEN when DATABASE_URL goes through PgBouncer; empty: DATABASE_URL; "off": poll only.
+  DATABASE_LISTEN_URL: z.union([z.literal('off'), connectionUrl(['postgres:', 'postgresql:'], { socketPathAllowed: true })]).optional(),
   PORTAL_URL: url(['http:', 'https:']).default('https://www.dynamsoft.com/customer'),
   PUBLIC_URL: url(['http:', 'https:']).default('http://127.0.0.1:8080'),
   SALES_EMAIL: email.default('sales@dynamsoft.com'),
@@ -212,8 +215,10 @@ export interface Config {
   /** Send worker processes of `work` and `start`: one is CPU-bound, so default one per core. */
   readonly workerProcesses: number;
   readonly templatesDir: string;
-  /** How long the worker trusts a compiled template before it looks at its files again. */
-  readonly templateReloadCheckMs: number;
+  /** How often a worker checks for a newly published template version (at most 10 s). */
+  readonly templatePollMs: number;
+  /** Where a worker LISTENs for published templates; null: poll only. */
+  readonly databaseListenUrl: string | null;
   readonly portalUrl: string;
   readonly publicUrl: string;
   readonly salesEmail: string;
@@ -268,7 +273,8 @@ function fromRaw(raw: Raw): Config {
     maxItemsPerEmail: raw.MAX_ITEMS_PER_EMAIL,
     workerProcesses: raw.WORKER_PROCESSES,
     templatesDir: path.resolve(raw.TEMPLATES_DIR),
-    templateReloadCheckMs: raw.TEMPLATE_RELOAD_CHECK_MS,
+    templatePollMs: raw.TEMPLATE_POLL_MS,
+    databaseListenUrl: raw.DATABASE_LISTEN_URL === 'off' ? null : (raw.DATABASE_LISTEN_URL ?? raw.DATABASE_URL),
     portalUrl: stripSlash(raw.PORTAL_URL),
     publicUrl: stripSlash(raw.PUBLIC_URL),
     salesEmail: raw.SALES_EMAIL,
@@ -306,7 +312,7 @@ const SECRET_VARIABLES = new Set(['UNSUBSCRIBE_SECRET', 'ADMIN_TOKEN']);
  * the connection URLs. The logger masks each of them wherever it appears.
  */
 export function secretsOf(config: Config): string[] {
-  const passwords = [config.databaseUrl, config.redisUrl, config.smtpUrl].map(urlPassword);
+  const passwords = [config.databaseUrl, config.databaseListenUrl ?? '', config.redisUrl, config.smtpUrl].map(urlPassword);
   return [config.adminToken, config.unsubscribeSecret, ...passwords].filter((secret) => secret.length >= 4);
 }
 

@@ -4,7 +4,9 @@ import { registerForecastCommand } from './commands/forecast';
 import { registerMigrateCommand } from './commands/migrate';
 import { registerOpsCommands } from './commands/ops';
 import { registerPruneCommand } from './commands/prune';
+import { registerReportCommands } from './commands/report';
 import { registerScanCommand } from './commands/scan';
+import { registerTemplatePublishingCommands } from './commands/template-publishing';
 import { registerTemplateVersionCommand } from './commands/template-versions';
 import { registerTemplateCommands } from './commands/templates';
 import { registerConsoleCommand, registerUsersCommand } from './commands/users';
@@ -37,6 +39,10 @@ export function buildProgram(): Command {
   registerConsoleCommand(program);
   registerTemplateCommands(program);
   const templates = program.commands.find((c) => c.name() === 'templates');
-  if (templates) registerTemplateVersionCommand(templates);
+  if (templates) {
+    registerTemplateVersionCommand(templates);
+    registerTemplatePublishingCommands(templates);
+  }
+  registerReportCommands(program);
   return program;
 }

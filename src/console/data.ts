@@ -10,6 +10,7 @@ import { listUndelivered, type UndeliveredRow } from '../ops/undelivered';
 import { forecast, type ForecastDay } from '../scan/forecast';
 import { UserError } from '../user-error';
 import { recentActions } from './audit';
+import { liveVersions } from '../templates-store/store';
 
 export interface TodayView {
   date: IsoDate;
@@ -237,22 +238,14 @@ export interface TemplateRow {
   lastSentAt: Date | null;
 }
 
-/** The live (newest good) version of each variant in `template_versions`, since when, and how many it had. */
+/** The published (live, arm A) version of each variant, since when, and how many versions it had. */
 export async function liveTemplates(db: Kysely<Database>): Promise<TemplateRow[]> {
-  const rows = await db
-    .selectFrom('template_versions')
-    .select(['family', 'locale', 'variant', 'version', 'created_at'])
-    .orderBy('family')
-    .orderBy('locale')
-    .orderBy('variant')
-    .orderBy('created_at', 'desc')
-    .execute();
-  const live = new Map<string, TemplateRow>();
-  for (const r of rows) {
-    const key = `${r.family}/${r.locale}/${r.variant}`;
-    const seen = live.get(key);
-    if (seen) seen.versions += 1;
-    else live.set(key, { variant: key, version: r.version, since: r.created_at, versions: 1, lastSentAt: null });
-  }
-  return [...live.values()];
+  const [live, counts] = await Promise.all([
+    liveVersions(db),
+    db.selectFrom('template_versions').select(['family', 'locale', 'variant', sql<string>`count(*)`.as('n')]).groupBy(['family', 'locale', 'variant']).execute(),
+  ]);
+  const kept = new Map(counts.map((c) => [`${c.family}/${c.locale}/${c.variant}`, Number(c.n)]));
+  return live
+    .filter((l) => l.arm === 'A')
+    .map((l) => ({ variant: l.variant, version: l.version, since: l.publishedAt, versions: kept.get(l.variant) ?? 1, lastSentAt: null }));
 }

@@ -1,6 +1,6 @@
 import type { ReplayResult } from '../ops/replay';
 import { LEDGER_STATUSES, REMINDER_KINDS } from '../db/types';
-import type { RejectedTemplate } from '../render/template-health';
+import type { RefusedTemplate } from '../templates-store/store';
 import type { TemplateProblem } from '../render/template-problem';
 import type { ActivityView, ReminderDetail, SearchFilter, SearchRow, TemplateRow, TodayView } from './data';
 import { type Html, html, jsonBlock } from './html';
@@ -233,25 +233,25 @@ ${
   return page(ctx, { title: outcome === 'preview' ? 'Replay: check before sending' : 'Replay done', section: 'reminders' }, body);
 }
 
-function refusedList(refused: RejectedTemplate[]): Html {
+function refusedList(refused: RefusedTemplate[]): Html {
   return html`<ul>${refused.map((t) => html`<li><strong>${t.variant}</strong> version ${t.version} refused since ${when(t.since)}; ${t.serving ? `sending ${t.serving} meanwhile` : 'no good version: its reminders fail'}<ul>${t.problems.map((p) => html`<li>${p}</li>`)}</ul></li>`)}</ul>`;
 }
 
-export function templatesPage(ctx: PageContext, live: TemplateRow[], refused: RejectedTemplate[], disk: { problems: TemplateProblem[]; checked: number } | { error: string }): string {
+export function templatesPage(ctx: PageContext, live: TemplateRow[], refused: RefusedTemplate[], disk: { problems: TemplateProblem[]; checked: number } | { error: string }): string {
   const body = html`
-<p>The live version of each variant is the newest good one in the database: every worker sends it. An edit that fails the checks is refused and the live version keeps going out.</p>
+<p>The live version of each variant is its published version: every worker sends it. A publish that fails the checks is refused and the live version keeps going out.</p>
 <h2>Edits refused</h2>
 ${
   'error' in disk
     ? html`<p class="error">${disk.error}</p>`
     : disk.problems.length === 0 && refused.length === 0
       ? html`<p class="ok">None: the ${disk.checked} variants in the templates folder pass the checks.</p>`
-      : html`${disk.problems.length > 0 ? html`<p class="bad">The templates folder does not pass the checks, so these edits are not sent:</p><ul>${disk.problems.map((p) => html`<li><code>${p.file}:${p.line}</code> ${p.message}</li>`)}</ul>` : ''}${refusedList(refused)}`
+      : html`${disk.problems.length > 0 ? html`<p class="bad">The templates folder does not pass the checks, so it cannot be published:</p><ul>${disk.problems.map((p) => html`<li><code>${p.file}:${p.line}</code> ${p.message}</li>`)}</ul>` : ''}${refusedList(refused)}`
 }
 <h2>Live versions</h2>
 ${
   live.length === 0
-    ? html`<p>No version stored yet: versions are kept from the first time a worker sends them.</p>`
+    ? html`<p>No version published yet: <code>reminders templates publish</code> publishes the templates folder.</p>`
     : html`<div class="table-wrap"><table><thead><tr><th>Variant</th><th>Live version</th><th>Since</th><th>Versions kept</th><th>Preview</th></tr></thead><tbody>
 ${live.map((t) => html`<tr><td>${t.variant}</td><td><code>${t.version}</code></td><td>${when(t.since)}</td><td>${t.versions}</td><td><a href="/console/templates/${t.version}/${t.variant}" aria-label="Preview ${t.variant} version ${t.version}">Preview</a></td></tr>`)}
 </tbody></table></div>`

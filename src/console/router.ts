@@ -16,6 +16,7 @@ import { type PageContext, signInPage } from './layout';
 import { activityPage, emailPage, messagePage, reminderPage, remindersPage, replayPage, templatesPage, todayPage } from './pages';
 import { createSession, endSession, readSession, roleOf, type Session, SESSION_COOKIE, signIn } from './sessions';
 import { CAN } from './users';
+import { listRefusals } from '../templates-store/store';
 
 export const CONSOLE_PATH = '/console';
 const LOGIN_COOKIE = 'reminders_console_login';
@@ -307,8 +308,8 @@ export function consoleRoutes(app: App): { router: express.Router; dashboardGuar
   }));
 
   router.get('/templates', wrap(async (_req, res) => {
-    const [live, disk] = await Promise.all([liveTemplates(db), checkTemplateFolder(app)]);
-    res.type('html').send(templatesPage(ctxOf(res), live, app.templateHealth.list(), disk));
+    const [live, disk, refused] = await Promise.all([liveTemplates(db), checkTemplateFolder(app), listRefusals(db)]);
+    res.type('html').send(templatesPage(ctxOf(res), live, refused, disk));
   }));
   router.get('/templates/:version/:family/:locale/:variant', wrap(async (req, res) => {
     const { version, family, locale, variant } = req.params as Record<string, string>;

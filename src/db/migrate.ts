@@ -4,6 +4,7 @@ import * as deliveryLedger from './migrations/0002-delivery-ledger';
 import * as deliveryCore from './migrations/0003-delivery-core';
 import * as ledgerRetention from './migrations/0006-ledger-retention';
 import * as consoleTables from './migrations/0007-console';
+import * as templatePublishing from './migrations/0009-template-publishing';
 import type { Database } from './types';
 
 /** Migrations in order; listed here rather than read from disk so that ts and built js agree. */
@@ -13,6 +14,7 @@ export const migrations: Record<string, Migration> = {
   '0003-delivery-core': deliveryCore,
   '0006-ledger-retention': ledgerRetention,
   '0007-console': consoleTables,
+  '0009-template-publishing': templatePublishing,
 };
 
 /** Applies every pending migration. Idempotent; Kysely's advisory lock makes concurrent runs safe. */

@@ -67,6 +67,10 @@ export interface ReminderLedgerTable {
   sent_at: NullableTimestamp;
   /** The send job that last claimed the row. */
   job_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The copy experiment's arm the email was sent with ('A' when the variant has no arm B). */
+  template_arm: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The locale of the published variant the email was sent with (after fallback). */
+  template_locale: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export type LedgerEvent = 'queued' | 'claimed' | 'sent' | 'failed' | 'retry' | 'skipped' | 'unknown' | 'replayed' | 'late-outcome' | 'unrecorded';
@@ -119,6 +123,66 @@ export interface TemplateVersionsTable {
   created_at: Timestamp;
 }
 
+export type TemplateArm = 'A' | 'B';
+export type PublicationAction = 'publish' | 'rollback' | 'end-experiment';
+
+export interface TemplateLiveTable {
+  family: string;
+  locale: string;
+  variant: string;
+  arm: TemplateArm;
+  version: string;
+  publication_id: Id;
+}
+
+export interface TemplatePublicationsTable {
+  id: GeneratedId;
+  family: string;
+  locale: string;
+  variant: string;
+  arm: TemplateArm;
+  version: string | null;
+  action: PublicationAction;
+  source: string;
+  actor: string;
+  message: ColumnType<string, string | undefined, string>;
+  published_at: Timestamp;
+}
+
+export interface TemplateRefusalsTable {
+  family: string;
+  locale: string;
+  variant: string;
+  arm: TemplateArm;
+  version: string;
+  problems: ColumnType<string[], string, string>;
+  source: string;
+  actor: string;
+  refused_at: Timestamp;
+}
+
+export interface TemplateDraftsTable {
+  id: GeneratedId;
+  family: string;
+  locale: string;
+  variant: string;
+  arm: TemplateArm;
+  base_version: string | null;
+  files: ColumnType<Record<string, string>, string, string>;
+  actor: string;
+  message: ColumnType<string, string | undefined, string>;
+  saved_at: Timestamp;
+}
+
+export interface LicenseRenewalsTable {
+  license_id: Id;
+  kind: ReminderKind;
+  old_expires_on: IsoDate;
+  new_expires_on: IsoDate;
+  observed_on: IsoDate;
+  recorded_at: Timestamp;
+}
+
 export type ConsoleRole = 'viewer' | 'operator' | 'marketing' | 'admin';
 export const CONSOLE_ROLES: readonly ConsoleRole[] = ['viewer', 'operator', 'marketing', 'admin'];
 
@@ -165,6 +229,11 @@ export interface Database {
   license_holds: LicenseHoldsTable;
   suppressed_addresses: SuppressedAddressesTable;
   template_versions: TemplateVersionsTable;
+  template_live: TemplateLiveTable;
+  template_publications: TemplatePublicationsTable;
+  template_refusals: TemplateRefusalsTable;
+  template_drafts: TemplateDraftsTable;
+  license_renewals: LicenseRenewalsTable;
   console_users: ConsoleUsersTable;
   console_sessions: ConsoleSessionsTable;
   console_sign_in_failures: ConsoleSignInFailuresTable;

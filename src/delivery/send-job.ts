@@ -149,7 +149,7 @@ async function deliver(deps: SendDeps, claim: Claim, attempt: AttemptInfo, resul
     unsubscribeUrl: unsubscribeUrl(config.publicUrl, first.recipient, config.unsubscribeSecret),
     headers: { 'X-Reminder-Ids': ids.join(','), 'X-Template-Version': rendered.templateVersion },
   };
-  const versions = { messageId, templateVersion: rendered.templateVersion };
+  const versions = { messageId, templateVersion: rendered.templateVersion, templateArm: rendered.arm ?? null, templateLocale: rendered.templateLocale ?? null };
 
   // The rows' locks are held from here until the outcome is written: the sweep passes over them
   // (SKIP LOCKED) and a replay waits, so a live send is never declared unknown nor sent twice.
@@ -288,7 +288,7 @@ async function recordOutcome(
   name: TransitionName,
   ids: string[],
   token: string,
-  request: { detail: string | null; actor: string; messageId?: string; templateVersion?: string; set?: { claim_token: null } },
+  request: { detail: string | null; actor: string; messageId?: string; templateVersion?: string; templateArm?: string | null; templateLocale?: string | null; set?: { claim_token: null } },
 ): Promise<TransitionResult> {
   const policy = deps.recordRetry ?? RECORD_RETRY;
   const moved = await retryWrite(

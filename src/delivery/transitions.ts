@@ -50,6 +50,9 @@ export interface TransitionRequest {
   actor: string;
   messageId?: string | null;
   templateVersion?: string | null;
+  /** The experiment's arm and the variant's locale the email was sent with. */
+  templateArm?: string | null;
+  templateLocale?: string | null;
   /** Extra columns for this transition (a replay's new group, a forced flag). */
   set?: Partial<{ group_key: string; forced: boolean; job_id: string | null; claim_token: null }>;
 }
@@ -94,6 +97,8 @@ export async function transition(db: Db, name: TransitionName, request: Transiti
         ...(name === 'sent' ? { sent_at: sql`now()`, message_id: request.messageId ?? null } : {}),
         ...(request.messageId !== undefined && name !== 'sent' ? { message_id: request.messageId } : {}),
         ...(request.templateVersion !== undefined ? { template_version: request.templateVersion } : {}),
+        ...(request.templateArm !== undefined ? { template_arm: request.templateArm } : {}),
+        ...(request.templateLocale !== undefined ? { template_locale: request.templateLocale } : {}),
         ...request.set,
       })
       .where('id', 'in', [...request.ids])

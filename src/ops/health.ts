@@ -1,12 +1,12 @@
 import type { App } from '../app';
-import type { RejectedTemplate } from '../render/template-health';
+import { listRefusals, type RefusedTemplate } from '../templates-store/store';
 import { type ScanStatus, scanStatus } from './scan-status';
 
 export interface HealthReport extends ScanStatus {
   /**
    * 'error' (HTTP 503) while PostgreSQL or Redis does not answer: nothing can be scanned or sent.
    * 'degraded' (HTTP 200) while SMTP does not answer (sends wait and retry) or a template edit
-   * was refused (its last good version is sent): the daemon is working, someone should look.
+   * was refused (its live version is sent): the daemon is working, someone should look.
    */
   status: 'ok' | 'degraded' | 'error';
   /** 'ok' or 'error: <why>'. */
@@ -16,7 +16,7 @@ export interface HealthReport extends ScanStatus {
   smtp: string;
   /** 'ok', or how many variants are refused; `refusedTemplates` lists them. */
   templates: string;
-  refusedTemplates: RejectedTemplate[];
+  refusedTemplates: RefusedTemplate[];
 }
 
 /** Rejects after `ms`: a Redis client with an offline queue would otherwise wait forever. */
@@ -52,13 +52,16 @@ function probeSmtp(app: App, timeoutMs: number): Promise<string> {
  * Scan lag is reported, not judged: alert on it from /metrics.
  */
 export async function checkHealth(app: App, timeoutMs = 3000, options: { smtp?: boolean } = {}): Promise<HealthReport> {
+  // One connection, one after the other: refused publishes are shared state in PostgreSQL, so a
+  // refusal from any host or process shows here.
+  const readPostgres = async () => ({ scan: await scanStatus(app.db, app.config.timezone), refusals: await listRefusals(app.db) });
   const [pg, redis, smtp] = await Promise.allSettled([
-    withTimeout(scanStatus(app.db, app.config.timezone), timeoutMs, 'PostgreSQL'),
+    withTimeout(readPostgres(), timeoutMs, 'PostgreSQL'),
     withTimeout(app.redis().ping(), timeoutMs, 'Redis'),
     options.smtp === false ? Promise.resolve('not checked') : probeSmtp(app, timeoutMs),
   ]);
-  const scan: ScanStatus = pg.status === 'fulfilled' ? pg.value : { lastScan: null, daysBehind: null };
-  const refusedTemplates = app.templateHealth.list();
+  const scan: ScanStatus = pg.status === 'fulfilled' ? pg.value.scan : { lastScan: null, daysBehind: null };
+  const refusedTemplates = pg.status === 'fulfilled' ? pg.value.refusals : [];
   const smtpState = smtp.status === 'fulfilled' ? smtp.value : problem(smtp.reason);
   const down = pg.status === 'rejected' || redis.status === 'rejected';
   const degraded = smtpState.startsWith('error') || refusedTemplates.length > 0;
@@ -67,7 +70,12 @@ export async function checkHealth(app: App, timeoutMs = 3000, options: { smtp?: 
     postgres: pg.status === 'fulfilled' ? 'ok' : problem(pg.reason),
     redis: redis.status === 'fulfilled' ? 'ok' : problem(redis.reason),
     smtp: smtpState,
-    templates: refusedTemplates.length === 0 ? 'ok' : `${refusedTemplates.length} variant(s) refused: their last good version is sent`,
+    templates:
+      pg.status === 'rejected'
+        ? 'not checked: PostgreSQL did not answer'
+        : refusedTemplates.length === 0
+          ? 'ok'
+          : `${refusedTemplates.length} variant(s) refused: their live version is sent (none: their reminders fail)`,
     refusedTemplates,
     ...scan,
   };

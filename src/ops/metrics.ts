@@ -6,6 +6,7 @@ import { onTransitionMiss } from '../delivery/transitions';
 import { SCAN_QUEUE, SEND_QUEUE } from '../queue/queues';
 import { withTimeout } from './health';
 import { scanStatus } from './scan-status';
+import { listRefusals } from '../templates-store/store';
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'failed', 'completed'] as const;
 
@@ -33,8 +34,7 @@ export function createMetrics(app: App, timeoutMs = 3000): Metrics {
   const daysSinceScan = gauge('reminders_days_since_last_scan', 'Business days from the latest completed scan date to today: 0 or 1 is normal, 2 or more means the scheduler is behind');
   const missedDays = gauge('reminders_last_scan_missed_days', 'Days before the latest completed scan that had no scan of their own (caught up only within CATCHUP_DAYS)');
   const up = gauge('reminders_dependency_up', 'Whether the last scrape could read from the dependency (1) or not (0)', ['dependency']);
-  const refusedTemplates = gauge('reminders_template_refused', 'Template variants whose latest edit failed the checks: 1 while its last good version is sent, 2 while it has none (its reminders fail)', ['variant']);
-  const templateRefusals = gauge('reminders_template_refusals', 'Template edits refused since this process started, by variant', ['variant']);
+  const refusedTemplates = gauge('reminders_template_refused', 'Template variants whose latest publish was refused: 1 while a live version is sent, 2 while it has none (its reminders fail)', ['variant']);
   const misses = new Counter({
     name: 'reminders_ledger_transition_misses_total',
     help: 'Ledger transitions that found a row no longer in the expected status or claim (e.g. a late outcome after a replay); each is logged',
@@ -42,10 +42,10 @@ export function createMetrics(app: App, timeoutMs = 3000): Metrics {
     registers: [registry],
   });
   app.onClose(onTransitionMiss((name, count) => misses.inc({ transition: name }, count)));
-  const readTemplates = () => {
+  const readTemplates = async () => {
+    const refusals = await listRefusals(app.db);
     refusedTemplates.reset();
-    for (const t of app.templateHealth.list()) refusedTemplates.set({ variant: t.variant }, t.serving ? 1 : 2);
-    for (const [variant, n] of app.templateHealth.refusals) templateRefusals.set({ variant }, n);
+    for (const t of refusals) refusedTemplates.set({ variant: t.variant }, t.serving ? 1 : 2);
   };
 
   const readLedger = async () => {
@@ -82,15 +82,15 @@ export function createMetrics(app: App, timeoutMs = 3000): Metrics {
   return {
     registry,
     async scrape() {
-      readTemplates();
-      const [pgLedger, pgScans, redis] = await Promise.allSettled([
+      const [pgLedger, pgScans, redis, pgTemplates] = await Promise.allSettled([
         withTimeout(readLedger(), timeoutMs, 'PostgreSQL'),
         withTimeout(readScans(), timeoutMs, 'PostgreSQL'),
         withTimeout(readQueues(), timeoutMs, 'Redis'),
+        withTimeout(readTemplates(), timeoutMs, 'PostgreSQL'),
       ]);
       up.set({ dependency: 'postgres' }, pgLedger.status === 'fulfilled' && pgScans.status === 'fulfilled' ? 1 : 0);
       up.set({ dependency: 'redis' }, redis.status === 'fulfilled' ? 1 : 0);
-      for (const failed of [pgLedger, pgScans, redis]) {
+      for (const failed of [pgLedger, pgScans, redis, pgTemplates]) {
         if (failed.status === 'rejected') app.logger.warn({ err: failed.reason }, 'metrics: a source did not answer; its gauges keep their last values');
       }
       return registry.metrics();

@@ -1,4 +1,4 @@
-import type { IsoDate, ReminderKind } from '../db/types';
+import type { IsoDate, ReminderKind, TemplateArm } from '../db/types';
 
 /** One expiring item listed in an email. */
 export interface ReminderItem {
@@ -43,6 +43,10 @@ export interface RenderedEmail {
   text: string;
   /** Short hash of the template files used: recorded in the ledger with each send. */
   templateVersion: string;
+  /** The copy experiment's arm, when rendered from a published version. */
+  arm?: TemplateArm;
+  /** The locale of the published variant used (after fallback), when rendered from one. */
+  templateLocale?: string;
 }
 
 /** A template that cannot be compiled or filled. Permanent: the reminders wait as `failed`. */

@@ -12,6 +12,7 @@ import { addDays, daysBetween } from '../dates';
 import { candidateDaysLeft, planSeries } from './due-rule';
 import { recordDueInDatabase } from './due-sql';
 import { groupKey } from './group-key';
+import { observeRenewals } from '../outcomes/renewals';
 import { lastCompletedScan, markScanCompleted, markScanStarted, prunedBefore } from './scan-runs';
 
 export type ScanConfig = Pick<Config, 'offsets' | 'catchupDays'>;
@@ -46,6 +47,8 @@ export interface ScanSummary {
   unknownClaims: number;
   /** Send jobs (re)submitted to the queue, including ones Redis had lost. */
   jobsSubmitted: number;
+  /** Series whose expiry date this scan saw moved forward (renewals, for the outcomes report). */
+  renewalsObserved: number;
   durationMs: number;
   /** Of which: recording the due rows in the ledger, and the outbox pass (sweep and enqueue). */
   phasesMs: { record: number; outbox: number };
@@ -163,6 +166,7 @@ export async function runScan(
   const outboxStarted = performance.now();
   const outbox = await reconcileOutbox({ db, sendQueue, config, logger }, 'scan');
   const outboxMs = Math.round(performance.now() - outboxStarted);
+  const renewals = await observeRenewals(db, scanDate);
 
   const missedDays = previous && previous.scanDate < scanDate ? Math.max(0, daysBetween(previous.scanDate, scanDate) - 1) : 0;
   const summary: ScanSummary = {
@@ -174,6 +178,7 @@ export async function runScan(
     missedDays,
     unknownClaims: outbox.swept.length,
     jobsSubmitted: outbox.groups,
+    renewalsObserved: renewals,
     durationMs: Math.round(performance.now() - started),
     phasesMs: { record: Math.round(outboxStarted - recordStarted), outbox: outboxMs },
   };

@@ -1,4 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import pg from 'pg';
@@ -11,6 +13,8 @@ import { waitUntilDrained } from '../../src/queue/drain';
 import { deleteQueueKeys } from '../../src/queue/queue-keys';
 import { startWorker } from '../../src/queue/workers';
 import { runScan, type ScanSummary } from '../../src/scan/run-scan';
+import { checkFolder } from '../../src/templates-store/check-files';
+import { publishVersions } from '../../src/templates-store/store';
 
 const ADMIN_URL = process.env.TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -57,6 +61,8 @@ export async function createTestEnv(name: string, overrides: Record<string, stri
     const config = loadConfig(env);
     built = { config, app: createApp(config, { logger: createLogger('silent') }) };
     await migrateToLatest(built.app.db);
+    // As the first `reminders migrate` does: workers send published versions only.
+    await publishTemplates(built.app, config);
   } catch (error) {
     // Leave nothing behind when the environment cannot be built.
     await built?.app.close();
@@ -69,7 +75,8 @@ export async function createTestEnv(name: string, overrides: Record<string, stri
     config,
     env,
     async reset() {
-      await sql`truncate reminder_events, reminder_ledger, template_versions, scan_runs, license_holds, suppressed_addresses, licenses, order_contacts, orders cascade`.execute(
+      // The published templates stay: they are the installation's, not a test's.
+      await sql`truncate reminder_events, reminder_ledger, license_renewals, scan_runs, license_holds, suppressed_addresses, licenses, order_contacts, orders cascade`.execute(
         app.db,
       );
       await app.sendQueue().obliterate({ force: true });
@@ -90,6 +97,39 @@ export async function createTestEnv(name: string, overrides: Record<string, stri
       await adminQuery(`drop database if exists ${dbName} with (force)`);
     },
   };
+}
+
+/**
+ * Publishes the templates folder as the first `migrate` does. Checking the 28 variants costs MJML
+ * seconds, so the check of one folder (and offsets) is kept in a file and shared by the test files
+ * (and runs) that use the same one.
+ */
+async function publishTemplates(app: App, config: Config): Promise<void> {
+  const hash = createHash('sha256');
+  for (const file of readdirSync(config.templatesDir, { recursive: true, withFileTypes: true })) {
+    if (!file.isFile()) continue;
+    const absolute = path.join(file.parentPath, file.name);
+    hash.update(absolute).update(readFileSync(absolute));
+  }
+  // A version's content is the files' MJML output, whatever the links or time zone: the offsets
+  // alone decide which variants there are.
+  hash.update(JSON.stringify(config.offsets));
+  const cache = path.join(os.tmpdir(), `reminders-test-published-${hash.digest('hex').slice(0, 16)}.json`);
+  let variants: Awaited<ReturnType<typeof checkFolder>>['variants'];
+  if (existsSync(cache)) {
+    variants = JSON.parse(readFileSync(cache, 'utf8')) as typeof variants;
+  } else {
+    const check = await checkFolder(config.templatesDir, config);
+    if (check.problems.length > 0) return; // a test of broken templates: nothing is published, as with migrate
+    variants = check.variants;
+    writeFileSync(`${cache}.${process.pid}`, JSON.stringify(variants));
+    renameSync(`${cache}.${process.pid}`, cache);
+  }
+  await publishVersions(
+    app.db,
+    variants.map((v) => ({ ref: v.ref, arm: 'A' as const, content: v.content })),
+    { actor: 'migrate', message: 'the shipped templates', source: 'migrate', action: 'publish' },
+  );
 }
 
 async function adminQuery(text: string): Promise<void> {

@@ -8,7 +8,7 @@ import { UserError } from '../../user-error';
 export function registerTemplateVersionCommand(templates: Command): void {
   templates
     .command('version')
-    .description('print a template version that was sent (from the ledger or `history`): its files, subject and variants')
+    .description('print what a template version said (a version from the ledger, `history` or `templates versions`): its files, subject and variants')
     .argument('<version>', 'the 12-character version hash')
     .option('--html', 'print the compiled HTML instead of the source files')
     .action(async (version: string, options: { html?: boolean }) => {
@@ -16,7 +16,7 @@ export function registerTemplateVersionCommand(templates: Command): void {
       await withApp(async (app) => {
         const stored = await databaseVersionStore(app.db).find(version.trim());
         if (stored.length === 0) {
-          throw new UserError(`no template version ${version} in this database: versions are kept from the first time a worker sends them`);
+          throw new UserError(`no template version ${version} in this database: see reminders templates versions`);
         }
         const first = stored[0]!;
         const lines = [
