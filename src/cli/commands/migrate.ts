@@ -10,6 +10,6 @@ export function registerMigrateCommand(program: Command): void {
         const result = await migrateToLatest(app.db);
         const applied = result.results?.filter((r) => r.status === 'Success').map((r) => r.migrationName) ?? [];
         console.log(applied.length > 0 ? `Applied ${applied.length} migration(s): ${applied.join(', ')}` : 'Database is up to date.');
-      });
+      }, { schema: false });
     });
 }
