@@ -3,7 +3,7 @@
 #   docker run --rm --env-file .env renewal-reminders migrate
 #   docker run -d --env-file .env -e HTTP_HOST=0.0.0.0 -p 8080:8080 renewal-reminders   # start
 #   (HTTP_HOST=0.0.0.0 needs ADMIN_TOKEN: the daemon will not expose /admin/queues without it)
-# See the README, "Production", for the variables a deployment must set.
+# See docs/production.md and docs/configuration.md for the variables a deployment must set.
 
 # --- build: compile TypeScript to dist/ ---------------------------------------------------------
 FROM node:20-bookworm-slim AS build

@@ -318,7 +318,8 @@ const schema = z.object({
     .default(1000)
     .register(variableDocs, {
       section: 'Content and links',
-      description: 'How long (ms) a worker trusts a compiled template before it looks for a newer version again.',
+      description:
+        'How long (ms) a worker trusts a compiled template before it looks at its files again. An edit is adopted only if it passes the checks of `reminders templates validate`; otherwise the last good version of that variant keeps sending.',
     }),
   PORTAL_URL: url(['http:', 'https:'])
     .default('https://www.dynamsoft.com/customer')
@@ -367,8 +368,9 @@ const schema = z.object({
     .default('')
     .register(variableDocs, {
       section: 'HTTP endpoint',
-      description: 'Bearer token required by `/admin/queues` (the queue dashboard: effectively write access to Redis). Never printed.',
-      default: 'empty (the dashboard is off; `reminders start` refuses a non-loopback `HTTP_HOST` without it)',
+      description:
+        'Bearer token required by `/admin/queues` (the queue dashboard: effectively write access to Redis). Never printed. Empty turns the dashboard off, and `reminders start` then refuses a non-loopback `HTTP_HOST`.',
+      default: 'empty (dashboard off)',
       production: 'A long random value, e.g. `openssl rand -hex 32`, kept in your secret store.',
     }),
   UNSUBSCRIBE_SECRET: z
@@ -378,8 +380,9 @@ const schema = z.object({
     .refine((value) => value === '' || value.length >= 16, 'must be at least 16 characters (e.g. `openssl rand -hex 32`)')
     .register(variableDocs, {
       section: 'HTTP endpoint',
-      description: 'HMAC key that signs the unsubscribe links, at least 16 characters. Changing it invalidates the links already sent. Never printed.',
-      default: 'empty, allowed only while `PUBLIC_URL` and `HTTP_HOST` are loopback addresses (a fixed local-only key)',
+      description:
+        'HMAC key that signs the unsubscribe links, at least 16 characters. Changing it invalidates the links already sent. Never printed. Empty is allowed only while `PUBLIC_URL` and `HTTP_HOST` are loopback addresses (a fixed local-only key is used); otherwise the service refuses to start.',
+      default: 'empty (local only)',
       production: 'Must be set: a long random value, e.g. `openssl rand -hex 32`, never rotated casually.',
     }),
   LOG_LEVEL: z
@@ -428,7 +431,7 @@ export interface Config {
   readonly sendClaimTimeoutMs: number;
   /** How often each worker re-queues pending rows that have no live job (the ledger is the outbox). */
   readonly outboxIntervalMs: number;
-  /** A group with more due items is sent as several emails (size bound: see the README). */
+  /** A group with more due items is sent as several emails (size bound: docs/decisions.md). */
   readonly maxItemsPerEmail: number;
   /** Send worker processes of `work` and `start`: one is CPU-bound, so default one per core. */
   readonly workerProcesses: number;
