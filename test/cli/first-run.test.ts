@@ -157,7 +157,7 @@ describe('logs on stderr, results on stdout', () => {
     const daemon = spawnCli(['start'], { ...t.env, SMTP_URL: smtp.url, HTTP_PORT: '0', LOG_LEVEL: 'info' });
     await waitFor(() => daemon.stderrText().includes('daemon started'), 'the daemon to start', 90_000);
     daemon.kill('SIGTERM');
-    expect(await exited(daemon)).toBe(0);
+    expect({ code: await exited(daemon), stderr: daemon.stderrText() }).toEqual({ code: 0, stderr: expect.any(String) });
     expect(daemon.stdoutText()).toBe('');
     const logs = daemon.stderrText().trim().split('\n');
     expect(logs.map((line) => (JSON.parse(line) as { msg: string }).msg).pop()).toBe('stopped');
