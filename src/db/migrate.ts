@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
+import { type Kysely, type Migration, type MigrationResultSet, Migrator, sql } from 'kysely';
 import * as portalTables from './migrations/0001-portal-tables';
 import * as deliveryLedger from './migrations/0002-delivery-ledger';
 import * as deliveryCore from './migrations/0003-delivery-core';
@@ -15,6 +15,9 @@ export const migrations: Record<string, Migration> = {
 
 const migrator = (db: Kysely<Database>) => new Migrator({ db, provider: { getMigrations: async () => migrations } });
 
+/** Kysely's default name for the table that records applied migrations. */
+const MIGRATION_TABLE = 'kysely_migration';
+
 /** Applies every pending migration. Idempotent; Kysely's advisory lock makes concurrent runs safe. */
 export async function migrateToLatest(db: Kysely<Database>): Promise<MigrationResultSet> {
   const result = await migrator(db).migrateToLatest();
@@ -26,10 +29,15 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<MigrationRe
   return result;
 }
 
-/** The migrations of this release not yet applied to the database (none when it is up to date). */
+/**
+ * The migrations of this release not yet applied to the database (none when it is up to date).
+ * Reads Kysely's migration table directly: its own `getMigrations()` introspects every table and
+ * column of the database first, which on a portal's large schema costs more than the command.
+ */
 export async function pendingMigrations(db: Kysely<Database>): Promise<string[]> {
-  const known = await migrator(db).getMigrations();
-  return known.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name);
+  const { rows } = await sql<{ found: boolean }>`select to_regclass(${MIGRATION_TABLE}) is not null as found`.execute(db);
+  const applied = rows[0]?.found ? (await sql<{ name: string }>`select name from ${sql.table(MIGRATION_TABLE)}`.execute(db)).rows.map((row) => row.name) : [];
+  return Object.keys(migrations).filter((name) => !applied.includes(name));
 }
 
 /**
