@@ -9,8 +9,12 @@ import { CONFIG_SECTIONS, type ConfigVariable, configVariables } from '../src/co
 
 export const CONFIGURATION_DOC = path.resolve(__dirname, '../docs/configuration.md');
 
-/** Variables read by `npm run demo` alone (scripts/demo.ts), not by the service: listed at the end. */
+/** Variables read by `npm run demo` (scripts/demo.ts) or docker-compose.yml, not by the service: listed at the end. */
 export const DEMO_VARIABLES: Record<string, { default: string; description: string }> = {
+  CONSOLE_ADMIN_PASSWORD: {
+    default: '`local-only-console-password`',
+    description: 'read by docker-compose.yml only: the password of the console account `admin` it creates on first start (12 characters or more).',
+  },
   DEMO_DATABASE_URL: {
     default: '`DATABASE_URL` with the database `reminders_demo`',
     description: 'Database the demo drops, creates and fills on every run. Never point it at real data.',
@@ -59,7 +63,7 @@ export function configurationReference(): string {
     if (inSection.length === 0) continue;
     parts.push('', `## ${section}`, '', inSection.map(entry).join('\n\n'));
   }
-  parts.push('', '## The demo', '', '`npm run demo` reads the variables above, and two of its own:', '');
+  parts.push('', '## The demo and docker compose', '', '`npm run demo` and docker-compose.yml read the variables above, and these of their own:', '');
   for (const [name, demo] of Object.entries(DEMO_VARIABLES)) parts.push(`- \`${name}\` (default: ${demo.default}): ${demo.description}`);
   return `${parts.join('\n')}\n`;
 }

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
@@ -124,7 +125,7 @@ const cron = z
   .refine((value) => value.split(/\s+/).length >= 5 && value.split(/\s+/).length <= 6, 'must be a cron pattern such as "0 6 * * *"');
 
 /** The headings of the configuration reference, in order. */
-export const CONFIG_SECTIONS = ['Connections', 'Mail', 'When reminders are due', 'Sending', 'Content and links', 'HTTP endpoint', 'Logging'] as const;
+export const CONFIG_SECTIONS = ['Connections', 'Mail', 'When reminders are due', 'Sending', 'Content and links', 'HTTP endpoint', 'Console', 'Logging'] as const;
 
 /** What the configuration reference (docs/configuration.md, `npm run docs:config`) says of one variable. */
 export interface VariableDoc {
@@ -359,8 +360,9 @@ const schema = z.object({
     .default('127.0.0.1')
     .register(variableDocs, {
       section: 'HTTP endpoint',
-      description: 'Address the HTTP endpoint listens on. On a non-loopback address the daemon refuses to start unless `ADMIN_TOKEN` is set (the dashboard would be exposed).',
-      production: '`0.0.0.0` in a container, together with `ADMIN_TOKEN`.',
+      description:
+        'Address the HTTP endpoint (and the console at `/console`) listens on. On a non-loopback address `reminders start` and `reminders console` refuse to start until a console account exists (`reminders users add NAME --role admin`): the console and the dashboard sit behind its sign-in.',
+      production: '`0.0.0.0` in a container, behind HTTPS (a `PUBLIC_URL` starting `https://` makes the cookies Secure).',
     }),
   ADMIN_TOKEN: z
     .string()
@@ -369,8 +371,8 @@ const schema = z.object({
     .register(variableDocs, {
       section: 'HTTP endpoint',
       description:
-        'Bearer token required by `/admin/queues` (the queue dashboard: effectively write access to Redis). Never printed. Empty turns the dashboard off, and `reminders start` then refuses a non-loopback `HTTP_HOST`.',
-      default: 'empty (dashboard off)',
+        'Bearer token for `/admin/queues` (the queue dashboard: effectively write access to Redis) and the generic bounce webhook. Signed-in console operators and admins reach the dashboard without it. Never printed.',
+      default: 'empty (only console operators and admins reach the dashboard)',
       production: 'A long random value, e.g. `openssl rand -hex 32`, kept in your secret store.',
     }),
   UNSUBSCRIBE_SECRET: z
@@ -384,6 +386,34 @@ const schema = z.object({
         'HMAC key that signs the unsubscribe links, at least 16 characters. Changing it invalidates the links already sent. Never printed. Empty is allowed only while `PUBLIC_URL` and `HTTP_HOST` are loopback addresses (a fixed local-only key is used); otherwise the service refuses to start.',
       default: 'empty (local only)',
       production: 'Must be set: a long random value, e.g. `openssl rand -hex 32`, never rotated casually.',
+    }),
+  CONSOLE_SESSION_HOURS: integer(1, 720)
+    .default(12)
+    .register(variableDocs, {
+      section: 'Console',
+      description: 'Hours a console sign-in lasts (1–720); then the person signs in again (signing out ends it at once).',
+      production: 'A working day (8 to 12).',
+    }),
+  CONSOLE_TRUSTED_PROXIES: z
+    .string()
+    .trim()
+    .default('')
+    .refine((value) => value === '' || value.split(',').every((a) => isIP(a.trim()) !== 0), 'must be a comma-separated list of IP addresses, e.g. 127.0.0.1,10.0.0.5')
+    .register(variableDocs, {
+      section: 'Console',
+      description:
+        'IP addresses of reverse proxies trusted for single sign-on, comma-separated: a request from one of them whose `CONSOLE_PROXY_USER_HEADER` names an existing console account is signed in as that account. The header is ignored from any other address; the proxy must strip it from clients.',
+      default: 'empty (no single sign-on)',
+      production: "The proxy's own address as this host sees it, e.g. `10.0.0.5`; never a client range.",
+    }),
+  CONSOLE_PROXY_USER_HEADER: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name')
+    .default('X-Forwarded-User')
+    .register(variableDocs, {
+      section: 'Console',
+      description: "Header in which a trusted proxy names the console account (e.g. oauth2-proxy's `X-Forwarded-User`).",
     }),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -449,6 +479,11 @@ export interface Config {
   readonly unsubscribeSecret: string;
   readonly logLevel: Raw['LOG_LEVEL'];
   readonly logFormat: Raw['LOG_FORMAT'];
+  /** How long a console session lasts. */
+  readonly consoleSessionHours: number;
+  /** Proxy addresses whose `consoleProxyUserHeader` names the signed-in account; empty: no single sign-on. */
+  readonly consoleTrustedProxies: readonly string[];
+  readonly consoleProxyUserHeader: string;
 }
 
 /** Used only while links point at this machine: anyone could forge tokens with a known key. */
@@ -499,6 +534,13 @@ function fromRaw(raw: Raw): Config {
     unsubscribeSecret: raw.UNSUBSCRIBE_SECRET || LOCAL_ONLY_UNSUBSCRIBE_SECRET,
     logLevel: raw.LOG_LEVEL,
     logFormat: raw.LOG_FORMAT,
+    consoleSessionHours: raw.CONSOLE_SESSION_HOURS,
+    consoleTrustedProxies: Object.freeze(
+      raw.CONSOLE_TRUSTED_PROXIES.split(',')
+        .map((a) => a.trim())
+        .filter(Boolean),
+    ),
+    consoleProxyUserHeader: raw.CONSOLE_PROXY_USER_HEADER.toLowerCase(),
   });
 }
 
