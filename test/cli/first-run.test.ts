@@ -77,6 +77,7 @@ const NEEDS_TABLES: Record<string, string[]> = {
   'users list': ['users', 'list'],
   'users remove': ['users', 'remove', 'alice'],
   console: ['console'],
+  prune: ['prune', '--older-than', '2y'],
 };
 /** Commands that need the tables too, but read a password from standard input before anything else. */
 const PASSWORD_FIRST = ['users add', 'users passwd'];
