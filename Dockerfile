@@ -4,7 +4,7 @@
 #   docker run -d --env-file .env -e HTTP_HOST=0.0.0.0 -p 8080:8080 renewal-reminders   # start
 #   (HTTP_HOST=0.0.0.0 needs a console account first: `docker run -i --rm --env-file .env
 #    renewal-reminders users add admin --role admin` with the password on standard input)
-# See the README, "Production", for the variables a deployment must set.
+# See docs/production.md and docs/configuration.md for the variables a deployment must set.
 
 # --- build: compile TypeScript to dist/ ---------------------------------------------------------
 FROM node:20-bookworm-slim AS build

@@ -9,8 +9,9 @@ import pg from 'pg';
 import { createApp } from '../src/app';
 import { describeError } from '../src/cli/describe-error';
 import { formatTable } from '../src/cli/table';
-import { loadConfig, rawEnvironment } from '../src/config';
+import { loadConfig, rawEnvironment, secretsOf } from '../src/config';
 import { startSendWorker } from '../src/daemon';
+import { pgConnectionString } from '../src/db/connection';
 import { migrateToLatest } from '../src/db/migrate';
 import { publishShippedIfNone } from '../src/templates-store/publish-shipped';
 import { type DemoDataSummary, loadDemoData, renewLicense } from '../src/demo/demo-data';
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
   const dbName = demoUrl.pathname.slice(1);
   console.log(`Database ${dbName} on ${demoUrl.host} (reset for the demo), queues under "${config.queuePrefix}".`);
   await resetDatabase(demoUrl, dbName);
-  const app = createApp(config, { logger: createLogger(config.logLevel) });
+  const app = createApp(config, { logger: createLogger(config.logLevel, { secrets: secretsOf(config), format: config.logFormat }) });
   try {
     await checkRedis(app.redis(), config.redisUrl);
     await checkSmtp(app.mailer(), config.smtpUrl);
@@ -88,7 +89,7 @@ async function main(): Promise<void> {
 async function resetDatabase(url: URL, dbName: string): Promise<void> {
   const admin = new URL(url);
   admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString() });
+  const client = new pg.Client({ connectionString: pgConnectionString(admin.toString()) });
   await client.connect().catch((error: unknown) => {
     throw postgresUnavailable(url.toString(), error);
   });

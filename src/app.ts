@@ -50,7 +50,7 @@ function watchErrors(queue: Queue, logger: Logger): Queue {
 
 export function createApp(config: Config, options: { logger?: Logger } = {}): App {
   const releases: Release[] = [];
-  const logger = options.logger ?? createLogger(config.logLevel, 2, secretsOf(config));
+  const logger = options.logger ?? createLogger(config.logLevel, { secrets: secretsOf(config), format: config.logFormat });
   // Each send in flight holds a connection from just before the hand-over to the record.
   const db = createDb(config.databaseUrl, { maxConnections: Math.max(10, config.sendConcurrency + 4), reconnectMs: config.databaseReconnectMs });
   releases.push(() => db.destroy());

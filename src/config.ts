@@ -124,61 +124,322 @@ const cron = z
   .trim()
   .refine((value) => value.split(/\s+/).length >= 5 && value.split(/\s+/).length <= 6, 'must be a cron pattern such as "0 6 * * *"');
 
-/** Every variable the service reads, with its local default. `.env.example` documents each one. */
+/** The headings of the configuration reference, in order. */
+export const CONFIG_SECTIONS = ['Connections', 'Mail', 'When reminders are due', 'Sending', 'Content and links', 'HTTP endpoint', 'Console', 'Logging'] as const;
+
+/** What the configuration reference (docs/configuration.md, `npm run docs:config`) says of one variable. */
+export interface VariableDoc {
+  section: (typeof CONFIG_SECTIONS)[number];
+  /** What it is for and the values it takes (Markdown, a sentence or a few). */
+  description: string;
+  /** The default in words, where the schema's default is not a fixed value (e.g. one per core). */
+  default?: string;
+  /** What to set in production, where the default is not the answer. */
+  production?: string;
+}
+
+/** Each variable of the schema, registered with its documentation; see `configVariables()`. */
+export const variableDocs = z.registry<VariableDoc>();
+
+/**
+ * Every variable the service reads, with its local default and its documentation, in one place:
+ * docs/configuration.md is generated from this (`npm run docs:config`), and a unit test fails
+ * when it is out of date or when a variable is missing from `.env.example`.
+ */
 const schema = z.object({
-  DATABASE_URL: connectionUrl(['postgres:', 'postgresql:'], { socketPathAllowed: true }).default('postgres://postgres@127.0.0.1:5432/reminders'),
-  REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),
+  DATABASE_URL: connectionUrl(['postgres:', 'postgresql:'], { socketPathAllowed: true })
+    .default('postgres://postgres@127.0.0.1:5432/reminders')
+    .register(variableDocs, {
+      section: 'Connections',
+      description:
+        "PostgreSQL: the portal's tables and the delivery ledger. A socket directory goes in `?host=/var/run/postgresql`. " +
+        '`sslmode=require` (and `prefer`, `verify-ca`) verify the server certificate like `verify-full`; `sslmode=no-verify` encrypts without verifying.',
+      production:
+        "A role that may create the ledger tables (`migrate`) and read the portal's tables; credentials and `?sslmode=require` where the network is shared. PgBouncer in transaction pooling mode works, migrations included.",
+    }),
+  DATABASE_RECONNECT_MS: integer(0, 3_600_000)
+    .default(60_000)
+    .register(variableDocs, {
+      section: 'Connections',
+      description:
+        'How long (ms) a lost PostgreSQL connection is retried with back-off, once the process had reached the server, before a query fails: a restart, a switchover or a managed failover.',
+      production: "A little longer than your provider's failover time (often 30–120 s); 0 never waits.",
+    }),
+  REDIS_URL: redisUrl.default('redis://127.0.0.1:6379').register(variableDocs, {
+    section: 'Connections',
+    description:
+      'Redis for the BullMQ queues: `redis://[user:pass@]host:6379[/db]` (one server), `redis+sentinel://[user:pass@]s1:26379,s2:26379/master-name[/db]` ' +
+      "(Sentinel; `user:pass` is the master's, `?sentinelPassword=` the sentinels'), or `redis+cluster://[user:pass@]n1:6379,n2:6379` (Cluster seed nodes); `rediss…` for TLS.",
+    production: 'AOF on (`appendonly yes`, `appendfsync everysec`) and `maxmemory-policy noeviction`.',
+  }),
   QUEUE_PREFIX: z
     .string()
     .trim()
     .regex(/^[A-Za-z0-9_{}.-]+$/, 'may hold letters, digits, _ . - and a {hash tag}')
-    .default('reminders'),
-  SMTP_URL: connectionUrl(['smtp:', 'smtps:'], { emptyAllowed: true }).default(''),
-  SMTP_POOL_SIZE: integer(1, 50).default(5),
-  OUTBOX_DIR: z.string().trim().min(1).default('outbox'),
-  MAIL_FROM: z.string().trim().min(3).default('Renewals <renewals@example.com>'),
-  REMINDER_TIMEZONE: timezone.default('UTC'),
-  REMINDER_OFFSETS: offsets.default(() => [90, 60, 30, 14, 7, 0]),
-  CATCHUP_DAYS: integer(0, 60).default(3),
-  SCAN_CRON: cron.default('0 6 * * *'),
-  SEND_ATTEMPTS: integer(1, 50).default(6),
-  SEND_BACKOFF_MS: integer(0, 86_400_000).default(60_000),
-  SEND_RATE_PER_SEC: integer(1, 10_000).default(10),
-  SEND_CONCURRENCY: integer(1, 100).default(4),
-  SEND_LOCK_MS: integer(1000, 600_000).default(30_000),
-  SEND_CLAIM_TIMEOUT_MS: integer(1000, 86_400_000).default(120_000),
-  OUTBOX_INTERVAL_MS: integer(100, 60_000).default(20_000),
-  MAX_ITEMS_PER_EMAIL: integer(1, 200).default(40),
-  WORKER_PROCESSES: integer(1, 64).default(() => Math.min(64, availableParallelism())),
-  TEMPLATES_DIR: z.string().trim().min(1).default('templates'),
-  // How often a worker checks for a newly published template version (a NOTIFY is heard sooner).
-  TEMPLATE_POLL_MS: integer(100, 10_000).default(5000),
-  // A direct PostgreSQL connection for LISTEN when DATABASE_URL goes through PgBouncer; empty: DATABASE_URL; "off": poll only.
-  DATABASE_LISTEN_URL: z.union([z.literal('off'), connectionUrl(['postgres:', 'postgresql:'], { socketPathAllowed: true })]).optional(),
-  PORTAL_URL: url(['http:', 'https:']).default('https://www.dynamsoft.com/customer'),
-  PUBLIC_URL: url(['http:', 'https:']).default('http://127.0.0.1:8080'),
-  SALES_EMAIL: email.default('sales@dynamsoft.com'),
-  SUPPORT_EMAIL: email.default('support@dynamsoft.com'),
-  HTTP_PORT: integer(0, 65535).default(8080),
-  HTTP_HOST: z.string().trim().min(1).default('127.0.0.1'),
-  ADMIN_TOKEN: z.string().trim().default(''),
-  UNSUBSCRIBE_SECRET: z.string().trim().default('').refine((value) => value === '' || value.length >= 16, 'must be at least 16 characters (e.g. `openssl rand -hex 32`)'),
-  DATABASE_RECONNECT_MS: integer(0, 3_600_000).default(60_000),
-  // How long a console sign-in lasts before the person signs in again.
-  CONSOLE_SESSION_HOURS: integer(1, 720).default(12),
-  // Addresses of reverse proxies trusted to name the signed-in person (single sign-on); empty: none.
+    .default('reminders')
+    .register(variableDocs, {
+      section: 'Connections',
+      description: 'Prefix of every Redis key, so that several deployments or test runs share one Redis. Letters, digits, `_ . -` and a `{hash tag}`.',
+      production: 'One prefix per environment. On a Redis Cluster a prefix without a `{hash tag}` is wrapped in one (`{reminders}`), so that every key of a queue lands on one slot.',
+    }),
+  SMTP_URL: connectionUrl(['smtp:', 'smtps:'], { emptyAllowed: true })
+    .default('')
+    .register(variableDocs, {
+      section: 'Mail',
+      description:
+        'SMTP server, e.g. `smtp://user:pass@smtp.example.com:587` or `smtps://…:465`; append `?ignoreTLS=true` for a server without STARTTLS. Empty: nothing is sent, each email is written to `OUTBOX_DIR` to be opened and looked at.',
+      default: 'empty (capture to `OUTBOX_DIR`)',
+      production: 'Must be set; keep credentials out of version control.',
+    }),
+  SMTP_POOL_SIZE: integer(1, 50)
+    .default(5)
+    .register(variableDocs, {
+      section: 'Mail',
+      description: 'Pooled SMTP connections per worker process (1–50).',
+      production: 'Keep worker processes × `SMTP_POOL_SIZE` within what your SMTP provider allows.',
+    }),
+  OUTBOX_DIR: z
+    .string()
+    .trim()
+    .min(1)
+    .default('outbox')
+    .register(variableDocs, {
+      section: 'Mail',
+      description: 'Folder where emails are captured when `SMTP_URL` is empty (an `.eml` and an `.html` per email, and `index.html`), relative to the working directory.',
+      production: 'Unused once `SMTP_URL` is set.',
+    }),
+  MAIL_FROM: z
+    .string()
+    .trim()
+    .min(3)
+    .default('Renewals <renewals@example.com>')
+    .register(variableDocs, {
+      section: 'Mail',
+      description: 'Sender of the reminders (the From header).',
+      production: 'An address of a domain whose SPF, DKIM and DMARC allow your SMTP server.',
+    }),
+  REMINDER_TIMEZONE: timezone.default('UTC').register(variableDocs, {
+    section: 'When reminders are due',
+    description: 'Business time zone (IANA name): "today" and every expiry date are calendar dates there.',
+    production: "The time zone the portal's expiry dates are meant in, e.g. `Europe/Berlin`.",
+  }),
+  REMINDER_OFFSETS: offsets.default(() => [90, 60, 30, 14, 7, 0]).register(variableDocs, {
+    section: 'When reminders are due',
+    description: 'Days before the expiry date at which a reminder is due, comma-separated (each 0–3650, no repeats).',
+    production: 'The templates must have copy for every offset listed here.',
+  }),
+  CATCHUP_DAYS: integer(0, 60)
+    .default(3)
+    .register(variableDocs, {
+      section: 'When reminders are due',
+      description: 'How many days late a missed reminder may still be sent (daemon down, item loaded late), 0–60.',
+      production: 'At least the longest outage you would want to recover from without an operator.',
+    }),
+  SCAN_CRON: cron.default('0 6 * * *').register(variableDocs, {
+    section: 'When reminders are due',
+    description: 'Cron pattern of the daily scan, in `REMINDER_TIMEZONE` (5 or 6 fields; the default is 06:00 every day).',
+    production: 'Outside 01:00–03:00 local time (daylight-saving transitions).',
+  }),
+  SEND_ATTEMPTS: integer(1, 50)
+    .default(6)
+    .register(variableDocs, {
+      section: 'Sending',
+      description: 'Attempts per email for transient failures (4xx replies, connection errors, time-outs), 1–50.',
+      production: 'With the default back-off, 6 attempts span about half an hour.',
+    }),
+  SEND_BACKOFF_MS: integer(0, 86_400_000)
+    .default(60_000)
+    .register(variableDocs, {
+      section: 'Sending',
+      description: 'First retry delay in milliseconds; it doubles at each further attempt.',
+      production: 'A minute or more, so that a short SMTP outage is absorbed.',
+    }),
+  SEND_RATE_PER_SEC: integer(1, 10_000)
+    .default(10)
+    .register(variableDocs, {
+      section: 'Sending',
+      description: "Emails per second across all workers together (BullMQ's limiter is global per queue).",
+      production: "Your SMTP provider's sending limit, with some headroom.",
+    }),
+  SEND_CONCURRENCY: integer(1, 100)
+    .default(4)
+    .register(variableDocs, {
+      section: 'Sending',
+      description: 'Emails in flight at once in each worker process (1–100).',
+      production: 'About `SMTP_POOL_SIZE`; more only queues behind the pool.',
+    }),
+  SEND_LOCK_MS: integer(1000, 600_000)
+    .default(30_000)
+    .register(variableDocs, {
+      section: 'Sending',
+      description:
+        "How long (ms) a worker's lock on a send job lasts without renewal. A worker that dies loses the job after this and another worker runs it again; rows the dead worker had claimed are not re-sent (see `SEND_CLAIM_TIMEOUT_MS`).",
+      production: 'The default, unless event-loop stalls cause "job stalled" warnings.',
+    }),
+  SEND_CLAIM_TIMEOUT_MS: integer(1000, 86_400_000)
+    .default(120_000)
+    .register(variableDocs, {
+      section: 'Sending',
+      description:
+        "A ledger row claimed longer ago than this (ms) whose attempt no longer holds it (the worker died) becomes `unknown`: it may have been delivered, and only an operator's replay sends it again. A live send holds its rows' locks, so it is never swept.",
+    }),
+  OUTBOX_INTERVAL_MS: integer(100, 60_000)
+    .default(20_000)
+    .register(variableDocs, {
+      section: 'Sending',
+      description:
+        'How often (ms) each worker process gives every pending ledger group a live send job: the ledger is the outbox, so a flushed Redis, a job removed by hand or a failed enqueue is repaired within this interval.',
+    }),
+  MAX_ITEMS_PER_EMAIL: integer(1, 200)
+    .default(40)
+    .register(variableDocs, {
+      section: 'Sending',
+      description: "At most this many items (licenses) in one email; a recipient with more due on one day gets several emails. 40 keep an email under Gmail's 102 KB clipping limit.",
+    }),
+  WORKER_PROCESSES: integer(1, 64)
+    .default(() => Math.min(64, availableParallelism()))
+    .register(variableDocs, {
+      section: 'Sending',
+      description:
+        'Send worker processes of `reminders work` and `reminders start` (1–64). More than one runs a primary that forks them, restarts one that crashes and forwards SIGTERM; `SEND_CONCURRENCY` applies per process. 1 runs the worker in the command\'s own process.',
+      default: 'the number of CPU cores',
+      production: 'The default; 1 when an orchestrator runs one container per core.',
+    }),
+  TEMPLATES_DIR: z
+    .string()
+    .trim()
+    .min(1)
+    .default('templates')
+    .register(variableDocs, {
+      section: 'Content and links',
+      description: 'Folder of the MJML templates, relative to the working directory (`/app/templates` in the image).',
+      production: 'Publish reviewed edits with `reminders templates publish`; see [Templates](templates.md).',
+    }),
+  TEMPLATE_POLL_MS: integer(100, 10_000)
+    .default(5000)
+    .register(variableDocs, {
+      section: 'Content and links',
+      description:
+        'How often (ms) a worker checks for a newly published template version, 100–10000; a NOTIFY makes it look at once. Workers send only published versions (`reminders templates publish`), never the files.',
+      production: 'The default: a publish is live on every host within 10 s, also when LISTEN is not possible.',
+    }),
+  DATABASE_LISTEN_URL: z
+    .union([z.literal('off'), connectionUrl(['postgres:', 'postgresql:'], { socketPathAllowed: true })])
+    .optional()
+    .register(variableDocs, {
+      section: 'Content and links',
+      description: 'Where workers LISTEN for template publishes. Empty: `DATABASE_URL`; `off`: rely on the poll (`TEMPLATE_POLL_MS`).',
+      default: 'empty (`DATABASE_URL`)',
+      production: 'Behind PgBouncer in transaction mode (which drops LISTEN): a direct PostgreSQL URL, or `off`.',
+    }),
+  PORTAL_URL: url(['http:', 'https:'])
+    .default('https://www.dynamsoft.com/customer')
+    .register(variableDocs, {
+      section: 'Content and links',
+      description: 'Base URL of the customer portal: the renew links and the "Upcoming Renewal" tabs.',
+      production: 'The live portal URL.',
+    }),
+  PUBLIC_URL: url(['http:', 'https:'])
+    .default('http://127.0.0.1:8080')
+    .register(variableDocs, {
+      section: 'Content and links',
+      description: "Base URL at which customers reach this service's unsubscribe endpoint (in every email's links and List-Unsubscribe header).",
+      production: 'The public HTTPS URL of the service, e.g. `https://reminders.example.com`.',
+    }),
+  SALES_EMAIL: email.default('sales@dynamsoft.com').register(variableDocs, {
+    section: 'Content and links',
+    description: 'Where customers ask for a quote or a proforma invoice.',
+    production: 'The real sales address.',
+  }),
+  SUPPORT_EMAIL: email.default('support@dynamsoft.com').register(variableDocs, {
+    section: 'Content and links',
+    description: 'Where customers renew an item that has already expired.',
+    production: 'The real support address.',
+  }),
+  HTTP_PORT: integer(0, 65535)
+    .default(8080)
+    .register(variableDocs, {
+      section: 'HTTP endpoint',
+      description: "Port of the daemon's HTTP endpoint (`/healthz`, `/metrics`, `/admin/queues`, unsubscribe); 0 picks a free one.",
+      production: 'The port your load balancer and health checks use.',
+    }),
+  HTTP_HOST: z
+    .string()
+    .trim()
+    .min(1)
+    .default('127.0.0.1')
+    .register(variableDocs, {
+      section: 'HTTP endpoint',
+      description:
+        'Address the HTTP endpoint (and the console at `/console`) listens on. On a non-loopback address `reminders start` and `reminders console` refuse to start until a console account exists (`reminders users add NAME --role admin`): the console and the dashboard sit behind its sign-in.',
+      production: '`0.0.0.0` in a container, behind HTTPS (a `PUBLIC_URL` starting `https://` makes the cookies Secure).',
+    }),
+  ADMIN_TOKEN: z
+    .string()
+    .trim()
+    .default('')
+    .register(variableDocs, {
+      section: 'HTTP endpoint',
+      description:
+        'Bearer token for `/admin/queues` (the queue dashboard: effectively write access to Redis) and the generic bounce webhook. Signed-in console operators and admins reach the dashboard without it. Never printed.',
+      default: 'empty (only console operators and admins reach the dashboard)',
+      production: 'A long random value, e.g. `openssl rand -hex 32`, kept in your secret store.',
+    }),
+  UNSUBSCRIBE_SECRET: z
+    .string()
+    .trim()
+    .default('')
+    .refine((value) => value === '' || value.length >= 16, 'must be at least 16 characters (e.g. `openssl rand -hex 32`)')
+    .register(variableDocs, {
+      section: 'HTTP endpoint',
+      description:
+        'HMAC key that signs the unsubscribe links, at least 16 characters. Changing it invalidates the links already sent. Never printed. Empty is allowed only while `PUBLIC_URL` and `HTTP_HOST` are loopback addresses (a fixed local-only key is used); otherwise the service refuses to start.',
+      default: 'empty (local only)',
+      production: 'Must be set: a long random value, e.g. `openssl rand -hex 32`, never rotated casually.',
+    }),
+  CONSOLE_SESSION_HOURS: integer(1, 720)
+    .default(12)
+    .register(variableDocs, {
+      section: 'Console',
+      description: 'Hours a console sign-in lasts (1–720); then the person signs in again (signing out ends it at once).',
+      production: 'A working day (8 to 12).',
+    }),
   CONSOLE_TRUSTED_PROXIES: z
     .string()
     .trim()
     .default('')
-    .refine((value) => value === '' || value.split(',').every((a) => isIP(a.trim()) !== 0), 'must be a comma-separated list of IP addresses, e.g. 127.0.0.1,10.0.0.5'),
-  // The header in which a trusted proxy names the console account (single sign-on).
+    .refine((value) => value === '' || value.split(',').every((a) => isIP(a.trim()) !== 0), 'must be a comma-separated list of IP addresses, e.g. 127.0.0.1,10.0.0.5')
+    .register(variableDocs, {
+      section: 'Console',
+      description:
+        'IP addresses of reverse proxies trusted for single sign-on, comma-separated: a request from one of them whose `CONSOLE_PROXY_USER_HEADER` names an existing console account is signed in as that account. The header is ignored from any other address; the proxy must strip it from clients.',
+      default: 'empty (no single sign-on)',
+      production: "The proxy's own address as this host sees it, e.g. `10.0.0.5`; never a client range.",
+    }),
   CONSOLE_PROXY_USER_HEADER: z
     .string()
     .trim()
     .regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name')
-    .default('X-Forwarded-User'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    .default('X-Forwarded-User')
+    .register(variableDocs, {
+      section: 'Console',
+      description: "Header in which a trusted proxy names the console account (e.g. oauth2-proxy's `X-Forwarded-User`).",
+    }),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .register(variableDocs, {
+      section: 'Logging',
+      description: 'Least severe log lines written: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`. Logs go to standard error; standard output carries only what a command prints.',
+    }),
+  LOG_FORMAT: z
+    .enum(['json', 'pretty'])
+    .default('json')
+    .register(variableDocs, {
+      section: 'Logging',
+      description: '`json`: one JSON object a line (for log collectors); `pretty`: readable, coloured lines for a person at a terminal.',
+      production: '`json`.',
+    }),
 });
 
 type Raw = z.infer<typeof schema>;
@@ -210,7 +471,7 @@ export interface Config {
   readonly sendClaimTimeoutMs: number;
   /** How often each worker re-queues pending rows that have no live job (the ledger is the outbox). */
   readonly outboxIntervalMs: number;
-  /** A group with more due items is sent as several emails (size bound: see the README). */
+  /** A group with more due items is sent as several emails (size bound: docs/decisions.md). */
   readonly maxItemsPerEmail: number;
   /** Send worker processes of `work` and `start`: one is CPU-bound, so default one per core. */
   readonly workerProcesses: number;
@@ -229,6 +490,7 @@ export interface Config {
   /** HMAC key of unsubscribe links. Required once PUBLIC_URL is not a loopback address. */
   readonly unsubscribeSecret: string;
   readonly logLevel: Raw['LOG_LEVEL'];
+  readonly logFormat: Raw['LOG_FORMAT'];
   /** How long a console session lasts. */
   readonly consoleSessionHours: number;
   /** Proxy addresses whose `consoleProxyUserHeader` names the signed-in account; empty: no single sign-on. */
@@ -284,6 +546,7 @@ function fromRaw(raw: Raw): Config {
     adminToken: raw.ADMIN_TOKEN,
     unsubscribeSecret: raw.UNSUBSCRIBE_SECRET || LOCAL_ONLY_UNSUBSCRIBE_SECRET,
     logLevel: raw.LOG_LEVEL,
+    logFormat: raw.LOG_FORMAT,
     consoleSessionHours: raw.CONSOLE_SESSION_HOURS,
     consoleTrustedProxies: Object.freeze(
       raw.CONSOLE_TRUSTED_PROXIES.split(',')
@@ -336,4 +599,21 @@ export function loadConfig(env: Record<string, string | undefined> = rawEnvironm
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   }
   return fromRaw(result.data);
+}
+
+/** One variable of the configuration as the reference documents it. */
+export interface ConfigVariable {
+  name: string;
+  /** Undefined when the schema lacks its documentation (a test fails on that). */
+  doc: VariableDoc | undefined;
+  /** The default, as the value one would write in the environment. */
+  default: string;
+}
+
+/** Every variable of the schema, in its order, with its documentation and default. */
+export function configVariables(): ConfigVariable[] {
+  return Object.entries(schema.shape).map(([name, variable]) => {
+    const value: unknown = variable.parse(undefined);
+    return { name, doc: variableDocs.get(variable), default: Array.isArray(value) ? value.join(',') : String(value) };
+  });
 }

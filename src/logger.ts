@@ -1,4 +1,4 @@
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 import { maskCredentials, maskUrlCredentials } from './redact';
 
 export type { Logger };
@@ -22,12 +22,22 @@ export function serializeError(error: unknown): unknown {
   return maskStrings(errorLike ? pino.stdSerializers.err(error as Error) : error);
 }
 
+/** `json`: one JSON object a line, for log collectors; `pretty`: coloured lines for a person at a terminal. */
+export type LogFormat = 'json' | 'pretty';
+
+export interface LoggerOptions {
+  /** See `secretsOf`: masked in every line, whatever field or message carries them. */
+  secrets?: readonly string[];
+  format?: LogFormat;
+}
+
 /**
- * JSON lines. Daemons log to stdout; one-shot commands log to stderr so that their
- * printed tables and JSON stay clean on stdout. `secrets` (see `secretsOf`) are masked in
- * every line, whatever field or message carries them, as are the passwords of any URL.
+ * Logs go to standard error, in every command: standard output carries only what a command
+ * prints as its result (a summary, a table, JSON), so it can be piped or captured alone.
+ * `secrets` are masked in every line, as are the passwords of any URL.
  */
-export function createLogger(level: string, destination: 1 | 2 = 2, secrets: readonly string[] = []): Logger {
+export function createLogger(level: string, options: LoggerOptions = {}): Logger {
+  const secrets = options.secrets ?? [];
   return pino(
     {
       level,
@@ -38,6 +48,12 @@ export function createLogger(level: string, destination: 1 | 2 = 2, secrets: rea
       // The last line of defence: a secret reaching a log line by a path nobody thought of.
       hooks: { streamWrite: (line) => maskCredentials(line, secrets) },
     },
-    pino.destination({ fd: destination, sync: true }),
+    options.format === 'pretty' ? prettyDestination() : pino.destination({ fd: 2, sync: true }),
   );
+}
+
+/** pino-pretty, loaded only when asked for; synchronous so that no line is lost at exit. */
+function prettyDestination(): DestinationStream {
+  const pretty = require('pino-pretty') as typeof import('pino-pretty');
+  return pretty({ destination: 2, sync: true, colorize: process.stderr.isTTY === true, ignore: 'service,hostname', translateTime: 'SYS:HH:MM:ss.l' });
 }

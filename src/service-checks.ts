@@ -49,7 +49,11 @@ export function postgresUnavailable(url: string, error: unknown): ServiceUnavail
     text = `${where} answers, but has no role "${user}" (${message}): create it (\`createuser ${user}\`) or put an existing role in DATABASE_URL.`;
   } else if (code === '28000') {
     text = `${where} answers, but does not let role "${user}" in (${message}): allow it in pg_hba.conf or use another role in DATABASE_URL.`;
-  } else if (TLS_CODES.test(code) || /\bSSL\b|\bTLS\b|certificate/i.test(message)) {
+  } else if (/does not support SSL/i.test(message)) {
+    text = `${where} answers, but takes no TLS connections (${message}) and DATABASE_URL asks for TLS (sslmode): enable ssl on the server, or drop sslmode from DATABASE_URL where the network is trusted.`;
+  } else if (/certificate|self[- ]signed|UNABLE_TO_|CERT_|ERR_TLS_CERT/i.test(`${code} ${message}`)) {
+    text = `${where} answers, but its TLS certificate was not accepted (${message}): sslmode=require verifies it here, as verify-full does; name the CA with sslrootcert=/path/to/ca.pem, or use sslmode=no-verify to encrypt without verifying.`;
+  } else if (TLS_CODES.test(code) || /\bSSL\b|\bTLS\b/i.test(message)) {
     text = `${where} answers, but the TLS (sslmode) setup does not match (${message}): check sslmode and the certificates in DATABASE_URL.`;
   } else if (code === '57P03' || code === '53300') {
     text = `${where} answers but takes no connections now (${message}): try again shortly, or check max_connections.`;

@@ -91,13 +91,13 @@ export function startWorkerProcesses(app: Pick<App, 'logger'>, options: { count:
  */
 async function runSendWorkerProcess(drain: boolean): Promise<void> {
   // Required here, not imported: the primary loads this file too and needs none of it.
-  const { loadConfig } = require('./config') as typeof import('./config');
+  const { loadConfig, secretsOf } = require('./config') as typeof import('./config');
   const { createApp } = require('./app') as typeof import('./app');
   const { createLogger } = require('./logger') as typeof import('./logger');
   const { startSendWorker, untilSignal } = require('./daemon') as typeof import('./daemon');
   const { waitUntilDrained } = require('./queue/drain') as typeof import('./queue/drain');
   const config = loadConfig();
-  const logger: Logger = createLogger(config.logLevel, 1);
+  const logger: Logger = createLogger(config.logLevel, { secrets: secretsOf(config), format: config.logFormat });
   const app = createApp(config, { logger });
   // The primary is gone (killed): stop as it did, like one process would have.
   const orphaned = () => process.exit(1);

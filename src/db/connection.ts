@@ -18,10 +18,21 @@ export interface DbOptions {
   reconnectMs?: number;
 }
 
+/**
+ * The URL as node-postgres should read it. pg 8 treats `sslmode=prefer|require|verify-ca` as
+ * `verify-full` (it verifies the certificate and the host name) and prints a ten-line warning
+ * that this changes in pg 9. Naming the mode it applies keeps that behaviour, the safer one, and
+ * the one-line errors free of the warning. `uselibpqcompat=true` (libpq's meanings) is left as is.
+ */
+export function pgConnectionString(databaseUrl: string): string {
+  if (/[?&]uselibpqcompat=/i.test(databaseUrl)) return databaseUrl;
+  return databaseUrl.replace(/([?&]sslmode=)(prefer|require|verify-ca)(?=&|#|$)/i, '$1verify-full');
+}
+
 /** Opens a pooled Kysely connection; `destroy()` it when done. */
 export function createDb(databaseUrl: string, options: DbOptions = {}): Kysely<Database> {
   const pool = new pg.Pool({
-    connectionString: databaseUrl,
+    connectionString: pgConnectionString(databaseUrl),
     max: options.maxConnections ?? 10,
     // A host that vanished mid-failover drops packets rather than refusing: give up on it and retry.
     connectionTimeoutMillis: 15_000,

@@ -1,6 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database, IsoDate } from '../db/types';
 import { addDays } from '../dates';
+import { UserError } from '../user-error';
 
 const PRODUCTS = [
   'Dynamic Web TWAIN',
@@ -53,7 +54,7 @@ function seeded(seed: number): () => number {
  */
 export async function loadDemoData(db: Kysely<Database>, today: IsoDate): Promise<DemoDataSummary> {
   const existing = await db.selectFrom('orders').select(sql<string>`count(*)`.as('n')).executeTakeFirstOrThrow();
-  if (Number(existing.n) > 0) throw new Error('the database already has orders: demo data goes into an empty database only');
+  if (Number(existing.n) > 0) throw new UserError('demo-data: the database already has orders: demo data goes into an empty database only');
   const random = seeded(20261127);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
   let orders = 0;

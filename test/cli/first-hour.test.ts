@@ -140,7 +140,7 @@ describe('operator', () => {
     const bounded = await runCli(['work', '--drain', '--max-wait', '1'], env);
     expect(bounded.code).toBe(75);
     expect(bounded.stdout).toMatch(/Stopped at --max-wait: 0 sent, 0 failed, 0 unknown, 0 skipped, 1 retried later\./);
-    const lines = bounded.stdout.trim().split('\n');
+    const lines = bounded.stderr.trim().split('\n');
     expect(lines.filter((line) => line.startsWith('{')).pop()).toMatch(/"msg":"stopped"/);
   });
 

@@ -5,14 +5,23 @@ export const ROOT = path.resolve(__dirname, '../..');
 
 /**
  * Starts `reminders <args>` from source in one child process (node with tsx's loader, so that a
- * signal reaches the process that does the work, not a wrapper).
+ * signal reaches the process that does the work, not a wrapper). `output()` is both streams as
+ * they came; `stdoutText()` and `stderrText()` each alone.
  */
-export function spawnCli(args: string[], env: Record<string, string>): ChildProcess & { output: () => string } {
+export function spawnCli(args: string[], env: Record<string, string>): ChildProcess & { output: () => string; stdoutText: () => string; stderrText: () => string } {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  return Object.assign(child, { output: () => output });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+    stdout += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+    stderr += chunk.toString();
+  });
+  return Object.assign(child, { output: () => output, stdoutText: () => stdout, stderrText: () => stderr });
 }
 
 /** Resolves with the exit code (or the signal's name) once the child has exited. */

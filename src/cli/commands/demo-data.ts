@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { businessDate } from '../../dates';
-import { UserError } from '../../user-error';
 import { dateOption } from '../options';
 
 export function registerDemoDataCommand(program: Command): void {
@@ -12,9 +11,7 @@ export function registerDemoDataCommand(program: Command): void {
       const [{ loadDemoData }, { withApp }] = await Promise.all([import('../../demo/demo-data'), import('../with-app')]);
       await withApp(async (app) => {
         const today = options.today ?? businessDate(new Date(), app.config.timezone);
-        const summary = await loadDemoData(app.db, today).catch((error: Error) => {
-          throw new UserError(`demo-data: ${error.message}`);
-        });
+        const summary = await loadDemoData(app.db, today);
         console.log(`Loaded ${summary.orders} orders, ${summary.contacts} contacts and ${summary.licenses} licenses expiring after ${today}.`);
       });
     });

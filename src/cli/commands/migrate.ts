@@ -20,6 +20,6 @@ export function registerMigrateCommand(program: Command): void {
           console.error(`The templates of ${app.config.templatesDir} were not published: fix the problems above, then run \`reminders templates publish\`. Until then reminders fail (and can be replayed).`);
           process.exitCode = 1;
         }
-      });
+      }, { schema: false });
     });
 }

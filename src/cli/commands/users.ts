@@ -101,7 +101,7 @@ export function registerConsoleCommand(program: Command): void {
           const signal = await untilSignal();
           app.logger.info({ signal }, 'stopping');
         },
-        { logTo: 1, needs: ['postgres', 'redis'] },
+        { needs: ['postgres', 'redis'] },
       );
     });
 }

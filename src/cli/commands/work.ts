@@ -123,7 +123,7 @@ failed or is unknown, ${DRAIN_UNFINISHED_EXIT} when it stopped (--max-wait, a si
           if (summary.failed + summary.unknown > 0) process.exitCode = DRAIN_FAILED_EXIT;
           else if (summary.retriedLater > 0) process.exitCode = DRAIN_UNFINISHED_EXIT;
         },
-        { logTo: 1, needs: ['postgres', 'redis'] },
+        { needs: ['postgres', 'redis'] },
       );
       logger?.info('stopped');
       if (report) console.log(report);
@@ -163,7 +163,7 @@ failed or is unknown, ${DRAIN_UNFINISHED_EXIT} when it stopped (--max-wait, a si
           const signal = await untilSignal();
           app.logger.info({ signal }, 'stopping: no new jobs, finishing the ones in hand');
         },
-        { logTo: 1, needs: ['postgres', 'redis'] },
+        { needs: ['postgres', 'redis'] },
       );
       logger?.info('stopped');
     });
