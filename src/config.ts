@@ -140,12 +140,21 @@ const schema = z.object({
   REMINDER_OFFSETS: offsets.default(() => [90, 60, 30, 14, 7, 0]),
   CATCHUP_DAYS: integer(0, 60).default(3),
   SCAN_CRON: cron.default('0 6 * * *'),
+  // Tries of one ledger row before a transient failure (4xx, SMTP unreachable) fails it; the worker's value rules.
   SEND_ATTEMPTS: integer(1, 50).default(6),
-  SEND_BACKOFF_MS: integer(0, 86_400_000).default(60_000),
+  // First delay before a send job is tried again, doubling per try; the worker's value rules.
+  SEND_BACKOFF_MS: integer(0, 86_400_000).default(10_000),
+  // Cap of that delay: a send waits at most this long between tries (and is promoted sooner once SMTP answers again).
+  SEND_BACKOFF_MAX_MS: integer(0, 86_400_000).default(60_000),
   SEND_RATE_PER_SEC: integer(1, 10_000).default(10),
   SEND_CONCURRENCY: integer(1, 100).default(4),
   SEND_LOCK_MS: integer(1000, 600_000).default(30_000),
-  SEND_CLAIM_TIMEOUT_MS: integer(1000, 86_400_000).default(120_000),
+  // How long a claim's lease holds without a heartbeat; bounds the SMTP call and the outcome's recording.
+  SEND_LEASE_MS: integer(2000, 600_000).default(20_000),
+  // How often each worker settles the expired leases of dead attempts (pending if never handed over, else unknown).
+  SEND_SWEEP_MS: integer(100, 600_000).default(5000),
+  // How long after a lease expired an operator's replay (and a claim) still leaves the row alone.
+  SEND_REPLAY_GRACE_MS: integer(0, 3_600_000).default(10_000),
   OUTBOX_INTERVAL_MS: integer(100, 60_000).default(20_000),
   MAX_ITEMS_PER_EMAIL: integer(1, 200).default(40),
   WORKER_PROCESSES: integer(1, 64).default(() => Math.min(64, availableParallelism())),
@@ -182,14 +191,21 @@ export interface Config {
   readonly offsets: readonly number[];
   readonly catchupDays: number;
   readonly scanCron: string;
+  /** Tries per ledger row (the row's budget, not the job's): the worker's value rules. */
   readonly sendAttempts: number;
+  /** First retry delay of a send job, doubling, capped at sendBackoffMaxMs: the worker's values rule. */
   readonly sendBackoffMs: number;
+  readonly sendBackoffMaxMs: number;
   readonly sendRatePerSec: number;
   readonly sendConcurrency: number;
   /** How long a send job's lock lasts without renewal; a dead worker's job is retried after it. */
   readonly sendLockMs: number;
-  /** A `sending` row older than this that no live attempt holds is swept to `unknown`. */
-  readonly sendClaimTimeoutMs: number;
+  /** Lease of a claim; an attempt's SMTP deadline and outcome retry together stay within it. */
+  readonly sendLeaseMs: number;
+  /** How often a worker settles expired leases. */
+  readonly sendSweepMs: number;
+  /** Replay (and claim) wait this long after a row's lease expired. */
+  readonly sendReplayGraceMs: number;
   /** How often each worker re-queues pending rows that have no live job (the ledger is the outbox). */
   readonly outboxIntervalMs: number;
   /** A group with more due items is sent as several emails (size bound: see the README). */
@@ -240,10 +256,13 @@ function fromRaw(raw: Raw): Config {
     scanCron: raw.SCAN_CRON,
     sendAttempts: raw.SEND_ATTEMPTS,
     sendBackoffMs: raw.SEND_BACKOFF_MS,
+    sendBackoffMaxMs: raw.SEND_BACKOFF_MAX_MS,
     sendRatePerSec: raw.SEND_RATE_PER_SEC,
     sendConcurrency: raw.SEND_CONCURRENCY,
     sendLockMs: raw.SEND_LOCK_MS,
-    sendClaimTimeoutMs: raw.SEND_CLAIM_TIMEOUT_MS,
+    sendLeaseMs: raw.SEND_LEASE_MS,
+    sendSweepMs: raw.SEND_SWEEP_MS,
+    sendReplayGraceMs: raw.SEND_REPLAY_GRACE_MS,
     outboxIntervalMs: raw.OUTBOX_INTERVAL_MS,
     maxItemsPerEmail: raw.MAX_ITEMS_PER_EMAIL,
     workerProcesses: raw.WORKER_PROCESSES,

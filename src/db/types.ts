@@ -67,6 +67,12 @@ export interface ReminderLedgerTable {
   sent_at: NullableTimestamp;
   /** The send job that last claimed the row. */
   job_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The attempt holding the row while `sending` (its claim token). */
+  lease_owner: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Until when the owner's lease holds; a live attempt extends it, an expired one may be settled. */
+  lease_expires_at: NullableTimestamp;
+  /** Set just before the SMTP call: from then on the message may have reached the server. */
+  handed_over_at: NullableTimestamp;
 }
 
 export type LedgerEvent = 'queued' | 'claimed' | 'sent' | 'failed' | 'retry' | 'skipped' | 'unknown' | 'replayed' | 'late-outcome' | 'unrecorded';
