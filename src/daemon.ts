@@ -28,12 +28,12 @@ export const SMTP_PROBE_MS = 5000;
  * a send follows the end of an outage within seconds rather than at its next back-off.
  */
 export function startSendWorker(app: App): Worker {
-  const { sendConcurrency, sendRatePerSec, sendLockMs, outboxIntervalMs, sendSweepMs, sendBackoffMs, sendBackoffMaxMs } = app.config;
+  const { sendConcurrency, sendRatePerSec, sendLockMs, outboxIntervalMs, sendSweepMs } = app.config;
   const worker = startWorker(app, sendReminderJob, {
     concurrency: sendConcurrency,
     limiter: { max: sendRatePerSec, duration: 1000 },
     lockMs: sendLockMs,
-    backoff: { type: SEND_BACKOFF, delayMs: (tries) => backoffDelay(tries, sendBackoffMs, sendBackoffMaxMs) },
+    backoff: sendBackoff(app.config),
   });
   // close() stops taking jobs and waits for the ones in hand.
   app.onClose(() => worker.close());
@@ -52,6 +52,12 @@ export function startSendWorker(app: App): Worker {
   app.onClose(stopProbe);
   return worker;
 }
+
+/** The send jobs' back-off, from this worker's settings (SEND_BACKOFF_MS doubling, SEND_BACKOFF_MAX_MS cap). */
+export const sendBackoff = (config: Pick<App['config'], 'sendBackoffMs' | 'sendBackoffMaxMs'>) => ({
+  type: SEND_BACKOFF,
+  delayMs: (tries: number) => backoffDelay(tries, config.sendBackoffMs, config.sendBackoffMaxMs),
+});
 
 /** Delayed send retries run now: the outage that delayed them is over. */
 async function promoteRetries(app: App, why: string): Promise<void> {

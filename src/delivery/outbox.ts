@@ -12,10 +12,11 @@ export const SEND_BACKOFF = 'send-backoff';
 
 /**
  * Tries of one send job. Not the attempt budget (that is each ledger row's, SEND_ATTEMPTS, decided
- * by the worker): the job only has to outlive its rows' budget and an SMTP outage, during which
- * tries that never reach the server are not counted on the rows.
+ * by the worker): tries that fail before any row is tried (database down) or that never reach
+ * the SMTP server count only here. With the default back-off (capped at a minute) a job gives up
+ * after about 20 minutes of outage; its rows stay pending and the outbox queues a new one.
  */
-export const SEND_JOB_TRIES = 1000;
+export const SEND_JOB_TRIES = 25;
 
 /**
  * Retry and retention policy for sends. Nothing in it comes from the configuration of the process

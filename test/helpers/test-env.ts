@@ -10,6 +10,7 @@ import { createLogger } from '../../src/logger';
 import { waitUntilDrained } from '../../src/queue/drain';
 import { deleteQueueKeys } from '../../src/queue/queue-keys';
 import { startWorker } from '../../src/queue/workers';
+import { sendBackoff } from '../../src/daemon';
 import { runScan, type ScanSummary } from '../../src/scan/run-scan';
 
 const ADMIN_URL = process.env.TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -77,7 +78,7 @@ export async function createTestEnv(name: string, overrides: Record<string, stri
     },
     scan: (date) => runScan({ db: app.db, sendQueue: app.sendQueue(), config, logger: app.logger }, date),
     async drain() {
-      const worker = startWorker(app, sendReminderJob, { concurrency: 4, limiter: { max: 1000, duration: 1000 } });
+      const worker = startWorker(app, sendReminderJob, { concurrency: 4, limiter: { max: 1000, duration: 1000 }, backoff: sendBackoff(config) });
       try {
         await waitUntilDrained(app.sendQueue(), 50);
       } finally {
