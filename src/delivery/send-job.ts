@@ -166,15 +166,11 @@ async function deliver(deps: SendDeps, claim: Claim, attempt: AttemptInfo, resul
     throw new TransientSendError(`database error before sending: ${(error as Error).message}`, { cause: error });
   }
   if (mark.missed.length > 0) {
-    // The lease expired (this process stalled) and the sweep settled the rows: not ours to send.
-    logger.warn({ ...context, outcome: 'lease-lost', lostIds: mark.missed }, 'the lease on these rows expired before the hand-over: not sent');
-    const marked = mark.moved.map((r) => r.id);
-    if (marked.length > 0) {
-      await applyTransition(deps.db, 'retry', { ids: marked, owner: claim.owner, actor: attempt.actor, detail: 'lease lost on part of the email before the hand-over: not sent' }, settings).catch(
-        () => undefined,
-      );
-    }
-    return;
+    // The lease expired before the mark (this process stalled longer than the lease): nothing
+    // was handed over. Rows still under it go back to pending; rows the sweep settled are its.
+    logger.warn({ ...context, outcome: 'lease-lost', lostIds: mark.missed }, 'the lease on these rows expired before the hand-over: not sent, will retry');
+    await applyTransition(deps.db, 'retry', { ids, owner: claim.owner, actor: attempt.actor, detail: 'lease expired before the hand-over: not sent' }, settings).catch(() => undefined);
+    throw new TransientSendError('the lease expired before the hand-over: not sent');
   }
 
   const handOver = await handOverToSmtp(deps.mailer, email, bounds.smtpDeadlineMs - (performance.now() - markedAt));

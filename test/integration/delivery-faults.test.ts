@@ -24,9 +24,9 @@ const T = '2027-08-02';
 let t: TestEnv;
 let smtp: SmtpTestServer;
 let faults: DbFaults;
-// A short lease (so the tests wait seconds, not minutes): the SMTP deadline is 2 s, the outcome
-// retry 1.6 s; the replay grace is 1 s.
-const LEASE_MS = 4000;
+// A short lease (so the tests wait seconds, not minutes): the SMTP deadline is 3 s, the outcome
+// retry 2.4 s; the replay grace is 1 s.
+const LEASE_MS = 6000;
 useMailTestEnv('faults', { SEND_ATTEMPTS: '3', SEND_BACKOFF_MS: '50', SEND_LEASE_MS: String(LEASE_MS), SEND_REPLAY_GRACE_MS: '1000', SEND_BACKOFF_MAX_MS: '200', MAX_ITEMS_PER_EMAIL: '40' }, (env, server) => {
   t = env;
   smtp = server;
@@ -146,7 +146,7 @@ describe('the SMTP hand-over is the point of no return', () => {
     expect((await ledger())[0]).toMatchObject({ id, status: 'sent' });
   });
 
-  it('backends terminated during SMTP, reply held past a lease length: the sweep and a replay leave the live attempt alone; one delivery', async () => {
+  it('backends terminated during SMTP with the reply held: the sweep and an operator replay meanwhile leave the live attempt alone; one delivery', async () => {
     const id = await oneDue();
     let during: { swept: unknown; replay: string[] } | undefined;
     smtp.holdReplies(1500);
@@ -169,7 +169,7 @@ describe('the SMTP hand-over is the point of no return', () => {
     expect(smtp.received).toHaveLength(1);
   });
 
-  it('a reply that never comes: the SMTP deadline ends the attempt inside its lease, the row is unknown, and a replay before the grace is refused', async () => {
+  it('a reply that never comes: the SMTP deadline ends the attempt inside its lease and it records unknown; replaying it is then the operator's decision', async () => {
     const id = await oneDue('stall@example.com');
     smtp.holdReplies(3 * LEASE_MS);
     const started = Date.now();
