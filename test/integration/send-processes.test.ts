@@ -12,7 +12,7 @@ jest.setTimeout(180_000);
 const T = '2027-06-01';
 let t: TestEnv;
 let smtp: SmtpTestServer;
-useMailTestEnv('procs', { SEND_LOCK_MS: '2000', SEND_CONCURRENCY: '2', SEND_LEASE_MS: '4000', SEND_SWEEP_MS: '500' }, (env, server) => {
+useMailTestEnv('procs', { SEND_LOCK_MS: '2000', SEND_CONCURRENCY: '2', SEND_LEASE_MS: '10000', SEND_SWEEP_MS: '500' }, (env, server) => {
   t = env;
   smtp = server;
 });
