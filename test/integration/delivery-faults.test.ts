@@ -40,7 +40,6 @@ afterEach(async () => {
 
 const settings = () => ({ leaseMs: t.config.sendLeaseMs, replayGraceMs: t.config.sendReplayGraceMs });
 const settle = () => settleExpiredLeases(t.app.db, 'sweep', settings());
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const ledger = () => t.app.db.selectFrom('reminder_ledger').selectAll().orderBy('id').execute();
 const trail = (id: string) => t.app.db.selectFrom('reminder_events').select(['event', 'status', 'detail']).where('ledger_id', '=', id).orderBy('id').execute();
 
@@ -169,7 +168,7 @@ describe('the SMTP hand-over is the point of no return', () => {
     expect(smtp.received).toHaveLength(1);
   });
 
-  it('a reply that never comes: the SMTP deadline ends the attempt inside its lease and it records unknown; replaying it is then the operator's decision', async () => {
+  it("a reply that never comes: the SMTP deadline ends the attempt inside its lease and it records unknown; replaying it is then the operator's decision", async () => {
     const id = await oneDue('stall@example.com');
     smtp.holdReplies(3 * LEASE_MS);
     const started = Date.now();
