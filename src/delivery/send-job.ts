@@ -230,7 +230,7 @@ function outcomeDetail(handOver: HandOver, name: ReturnType<typeof outcomeTransi
     case 'retry':
       return `attempt ${rowAttempts} of ${maxAttempts}: ${handOver.detail}`;
     case 'unreachable':
-      return `SMTP server not reached (not counted as an attempt): ${handOver.detail}`;
+      return `SMTP server not reached, not counted as an attempt: ${handOver.detail}`;
     default:
       return handOver.outcome === 'transient' ? `gave up after ${rowAttempts} attempt(s): ${handOver.detail}` : handOver.detail;
   }

@@ -36,7 +36,8 @@ export function humanDuration(ms: number): string {
 export function describeWait(wait: DrainWait, now = Date.now()): string {
   const why = wait.lastError ? smtpTrouble(wait.lastError) : 'a transient failure';
   const next = wait.nextRetryAt ? `next retry in ${humanDuration(wait.nextRetryAt.getTime() - now)}` : 'next retry soon';
-  const attempt = wait.attempts > 0 ? ` (attempt ${wait.attemptsMade + 1} of ${wait.attempts})` : '';
+  // The job's tries; each reminder's own attempts (SEND_ATTEMPTS) are in the ledger (`history`).
+  const attempt = wait.attempts > 0 ? ` (try ${wait.attemptsMade + 1} of ${wait.attempts})` : '';
   return `waiting: ${wait.delayed} send(s) delayed for a retry after ${why}; ${next}${attempt}`;
 }
 
