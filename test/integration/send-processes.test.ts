@@ -62,7 +62,7 @@ describe('send workers as separate processes', () => {
       await waitFor(async () => {
         const sent = await t.app.db.selectFrom('reminder_ledger').select('id').where('status', '=', 'sent').execute();
         return sent.length >= 2 && original.length > sent.length;
-      }, 'some sends recorded and some in flight', 30_000);
+      }, 'some sends recorded and some in flight', 120_000);
       victim.kill('SIGKILL');
       await exited(victim);
       const inFlight = await t.app.db.selectFrom('reminder_ledger').select(['id', 'handed_over_at']).where('status', '=', 'sending').execute();
