@@ -279,7 +279,7 @@ async function benchNaive(config: ReturnType<typeof loadConfig>, sink: Sink, fai
         sink,
         count,
         async (i) => {
-          const { html } = await mjml2html(template(buildView({ ...input, contactName: `Name ${i}` }, 'en')), { validationLevel: 'soft', keepComments: false, fonts: {} });
+          const { html } = await mjml2html(template(buildView({ ...input, contactName: `Name ${i}` }, { lang: 'en', format: 'en' })), { validationLevel: 'soft', keepComments: false, fonts: {} });
           return { from: config.mailFrom, to: `naive${i}@example.com`, subject: 'Your annual license expires in 30 days', html, text: htmlToPlainText(html), headers: { 'X-Bench-Id': `${label}-${i}` } };
         },
         failures,

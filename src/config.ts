@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
@@ -169,6 +170,20 @@ const schema = z.object({
   ADMIN_TOKEN: z.string().trim().default(''),
   UNSUBSCRIBE_SECRET: z.string().trim().default('').refine((value) => value === '' || value.length >= 16, 'must be at least 16 characters (e.g. `openssl rand -hex 32`)'),
   DATABASE_RECONNECT_MS: integer(0, 3_600_000).default(60_000),
+  // How long a console sign-in lasts before the person signs in again.
+  CONSOLE_SESSION_HOURS: integer(1, 720).default(12),
+  // Addresses of reverse proxies trusted to name the signed-in person (single sign-on); empty: none.
+  CONSOLE_TRUSTED_PROXIES: z
+    .string()
+    .trim()
+    .default('')
+    .refine((value) => value === '' || value.split(',').every((a) => isIP(a.trim()) !== 0), 'must be a comma-separated list of IP addresses, e.g. 127.0.0.1,10.0.0.5'),
+  // The header in which a trusted proxy names the console account (single sign-on).
+  CONSOLE_PROXY_USER_HEADER: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name')
+    .default('X-Forwarded-User'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -225,6 +240,11 @@ export interface Config {
   /** HMAC key of unsubscribe links. Required once PUBLIC_URL is not a loopback address. */
   readonly unsubscribeSecret: string;
   readonly logLevel: Raw['LOG_LEVEL'];
+  /** How long a console session lasts. */
+  readonly consoleSessionHours: number;
+  /** Proxy addresses whose `consoleProxyUserHeader` names the signed-in account; empty: no single sign-on. */
+  readonly consoleTrustedProxies: readonly string[];
+  readonly consoleProxyUserHeader: string;
 }
 
 /** Used only while links point at this machine: anyone could forge tokens with a known key. */
@@ -277,6 +297,13 @@ function fromRaw(raw: Raw): Config {
     adminToken: raw.ADMIN_TOKEN,
     unsubscribeSecret: raw.UNSUBSCRIBE_SECRET || LOCAL_ONLY_UNSUBSCRIBE_SECRET,
     logLevel: raw.LOG_LEVEL,
+    consoleSessionHours: raw.CONSOLE_SESSION_HOURS,
+    consoleTrustedProxies: Object.freeze(
+      raw.CONSOLE_TRUSTED_PROXIES.split(',')
+        .map((a) => a.trim())
+        .filter(Boolean),
+    ),
+    consoleProxyUserHeader: raw.CONSOLE_PROXY_USER_HEADER.toLowerCase(),
   });
 }
 

@@ -6,6 +6,7 @@ import { registerOpsCommands } from './commands/ops';
 import { registerScanCommand } from './commands/scan';
 import { registerTemplateVersionCommand } from './commands/template-versions';
 import { registerTemplateCommands } from './commands/templates';
+import { registerConsoleCommand, registerUsersCommand } from './commands/users';
 import { registerWorkCommands } from './commands/work';
 
 /** commander's `error: …` message as the one `reminders: …` line every other mistake is. */
@@ -30,6 +31,8 @@ export function buildProgram(): Command {
   registerWorkCommands(program);
   registerOpsCommands(program);
   registerDemoDataCommand(program);
+  registerUsersCommand(program);
+  registerConsoleCommand(program);
   registerTemplateCommands(program);
   const templates = program.commands.find((c) => c.name() === 'templates');
   if (templates) registerTemplateVersionCommand(templates);

@@ -3,6 +3,7 @@ import * as portalTables from './migrations/0001-portal-tables';
 import * as deliveryLedger from './migrations/0002-delivery-ledger';
 import * as deliveryCore from './migrations/0003-delivery-core';
 import * as leases from './migrations/0004-leases';
+import * as consoleTables from './migrations/0007-console';
 import type { Database } from './types';
 
 /** Migrations in order; listed here rather than read from disk so that ts and built js agree. */
@@ -11,6 +12,7 @@ export const migrations: Record<string, Migration> = {
   '0002-delivery-ledger': deliveryLedger,
   '0003-delivery-core': deliveryCore,
   '0004-leases': leases,
+  '0007-console': consoleTables,
 };
 
 /** Applies every pending migration. Idempotent; Kysely's advisory lock makes concurrent runs safe. */

@@ -125,6 +125,42 @@ export interface TemplateVersionsTable {
   created_at: Timestamp;
 }
 
+export type ConsoleRole = 'viewer' | 'operator' | 'marketing' | 'admin';
+export const CONSOLE_ROLES: readonly ConsoleRole[] = ['viewer', 'operator', 'marketing', 'admin'];
+
+export interface ConsoleUsersTable {
+  name: string;
+  role: ConsoleRole;
+  password_hash: string;
+  created_at: Timestamp;
+  password_changed_at: Timestamp;
+}
+
+export interface ConsoleSessionsTable {
+  id: string;
+  user_name: string;
+  csrf_token: string;
+  created_at: Timestamp;
+  last_seen_at: Timestamp;
+  expires_at: Timestamp;
+}
+
+export interface ConsoleSignInFailuresTable {
+  id: GeneratedId;
+  user_name: string;
+  address: string;
+  at: Timestamp;
+}
+
+export interface ConsoleActionsTable {
+  id: GeneratedId;
+  at: Timestamp;
+  actor: string;
+  action: string;
+  target: string;
+  detail: string | null;
+}
+
 export interface Database {
   orders: OrdersTable;
   order_contacts: OrderContactsTable;
@@ -135,6 +171,10 @@ export interface Database {
   license_holds: LicenseHoldsTable;
   suppressed_addresses: SuppressedAddressesTable;
   template_versions: TemplateVersionsTable;
+  console_users: ConsoleUsersTable;
+  console_sessions: ConsoleSessionsTable;
+  console_sign_in_failures: ConsoleSignInFailuresTable;
+  console_actions: ConsoleActionsTable;
 }
 
 export type LedgerRow = Selectable<ReminderLedgerTable>;

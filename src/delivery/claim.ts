@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Database, LedgerRow } from '../db/types';
+import type { Database, IsoDate, LedgerRow } from '../db/types';
 import type { ReminderEmailInput } from '../render/types';
 import { type EmailConfig, readEmailInput } from './email-input';
 import { eligibility } from './eligibility';
@@ -14,6 +14,8 @@ export interface ClaimRequest {
   actor: string;
   /** The send job claiming, recorded on the rows (the dashboard's link back to the ledger). */
   jobId?: string;
+  /** The business date of this send: the email's days left are counted from it (see daysLeftFrom). */
+  sendDay?: IsoDate;
 }
 
 export interface Claim {
@@ -55,7 +57,7 @@ export async function claimNext(db: Kysely<Database>, config: EmailConfig, reque
     const byReason = new Map<string, string[]>();
     for (const s of skipped) byReason.set(s.reason, [...(byReason.get(s.reason) ?? []), s.id]);
     for (const [reason, ids] of byReason) await applyTransition(db, 'skip', { ids, owner, actor: request.actor, detail: reason }, settings);
-    const input = rows.length > 0 ? await readEmailInput(db, config, rows, reads) : undefined;
+    const input = rows.length > 0 ? await readEmailInput(db, config, rows, reads, request.sendDay) : undefined;
     return { ...empty, rows, skipped, input };
   } catch (error) {
     await applyTransition(db, 'retry', { ids: claimed.map((r) => r.id), owner, actor: request.actor, detail: `claim not completed: ${(error as Error).message}` }, settings).catch(

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Config } from '../config';
+import { businessDate } from '../dates';
 import type { Database, LedgerRow } from '../db/types';
 import type { Logger } from '../logger';
 import { PermanentJobError } from '../permanent-error';
@@ -22,8 +23,10 @@ export interface SendDeps {
   renderer: Renderer;
   config: Pick<
     Config,
-    'mailFrom' | 'portalUrl' | 'publicUrl' | 'unsubscribeSecret' | 'salesEmail' | 'supportEmail' | 'maxItemsPerEmail' | 'sendAttempts' | 'sendLeaseMs' | 'sendReplayGraceMs'
+    'mailFrom' | 'portalUrl' | 'publicUrl' | 'unsubscribeSecret' | 'salesEmail' | 'supportEmail' | 'maxItemsPerEmail' | 'sendAttempts' | 'sendLeaseMs' | 'sendReplayGraceMs' | 'timezone'
   >;
+  /** The clock: an email states the days left as of its send day in REMINDER_TIMEZONE. */
+  now?: () => Date;
   logger: Logger;
   /** The process's heartbeat; by default one per database (see lease-keeper.ts). */
   leases?: LeaseKeeper;
@@ -78,7 +81,18 @@ export async function runSendJob(deps: SendDeps, payload: SendJobData, attempt: 
   for (;;) {
     // A database error here is thrown as it is: nothing was claimed, the queue retries. The
     // payload's ids are not reopened: a retried or stale job sends what its group has pending.
-    const claim = await claimNext(deps.db, deps.config, { groupKey: payload.groupKey, limit: deps.config.maxItemsPerEmail, actor: attempt.actor, jobId: attempt.jobId }, settings);
+    const claim = await claimNext(
+      deps.db,
+      deps.config,
+      {
+        groupKey: payload.groupKey,
+        limit: deps.config.maxItemsPerEmail,
+        actor: attempt.actor,
+        jobId: attempt.jobId,
+        sendDay: businessDate(deps.now?.() ?? new Date(), deps.config.timezone),
+      },
+      settings,
+    );
     for (const s of claim.skipped) deps.logger.info({ event: 'send', outcome: 'skipped', ledgerId: s.id, reason: s.reason }, 'reminder skipped at send time');
     result.skipped.push(...claim.skipped);
     if (claim.examined === 0) return result;
