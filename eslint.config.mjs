@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'outbox/', 'coverage/', '**/*.js'] },
+  { ignores: ['dist/', 'node_modules/', 'outbox/', 'coverage/', 'reports/', '.stryker-tmp/', '**/*.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -9,10 +9,10 @@ export const sendReminderJob: JobDefinition<SendJobData, SendJobResult, App> = {
   queue: SEND_QUEUE,
   name: SEND_JOB,
   payload: sendJobPayload,
-  process: (payload, { app, attempt, maxAttempts, actor, jobId }) =>
+  process: (payload, { app, attempt, actor, jobId }) =>
     runSendJob(
       { db: app.db, mailer: app.mailer(), renderer: app.renderer(), config: app.config, logger: app.logger },
       payload,
-      { attempt, maxAttempts, actor, jobId },
+      { attempt, actor, jobId },
     ),
 };

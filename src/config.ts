@@ -244,15 +244,22 @@ const schema = z.object({
     .default(6)
     .register(variableDocs, {
       section: 'Sending',
-      description: 'Attempts per email for transient failures (4xx replies, connection errors, time-outs), 1–50.',
-      production: 'With the default back-off, 6 attempts span about half an hour.',
+      description: 'Tries of one ledger row before a transient failure (4xx replies, SMTP unreachable, time-outs) fails it, 1–50; a try that never reached SMTP is not counted. The worker\'s value rules, not the value of the process that queued the job.',
+      production: 'The default: with the default back-off, 6 tries span about four minutes of SMTP trouble, and a job that waits out a longer outage leaves its rows pending for the outbox to queue again.',
     }),
   SEND_BACKOFF_MS: integer(0, 86_400_000)
+    .default(10_000)
+    .register(variableDocs, {
+      section: 'Sending',
+      description: 'First retry delay in milliseconds; it doubles at each further try, up to `SEND_BACKOFF_MAX_MS`. The worker\'s value rules.',
+      production: 'The default; delayed retries are promoted as soon as SMTP answers again.',
+    }),
+  SEND_BACKOFF_MAX_MS: integer(0, 86_400_000)
     .default(60_000)
     .register(variableDocs, {
       section: 'Sending',
-      description: 'First retry delay in milliseconds; it doubles at each further attempt.',
-      production: 'A minute or more, so that a short SMTP outage is absorbed.',
+      description: 'Cap of the retry delay: a send waits at most this long between tries (and is promoted sooner once SMTP answers again).',
+      production: 'At most a minute, so that a reminder goes out within a minute of an SMTP outage ending.',
     }),
   SEND_RATE_PER_SEC: integer(1, 10_000)
     .default(10)
@@ -273,15 +280,29 @@ const schema = z.object({
     .register(variableDocs, {
       section: 'Sending',
       description:
-        "How long (ms) a worker's lock on a send job lasts without renewal. A worker that dies loses the job after this and another worker runs it again; rows the dead worker had claimed are not re-sent (see `SEND_CLAIM_TIMEOUT_MS`).",
+        "How long (ms) a worker's lock on a send job lasts without renewal. A worker that dies loses the job after this and another worker runs it again; rows the dead worker had claimed are settled through their lease (see `SEND_LEASE_MS`).",
       production: 'The default, unless event-loop stalls cause "job stalled" warnings.',
     }),
-  SEND_CLAIM_TIMEOUT_MS: integer(1000, 86_400_000)
-    .default(120_000)
+  SEND_LEASE_MS: integer(2000, 600_000)
+    .default(20_000)
     .register(variableDocs, {
       section: 'Sending',
       description:
-        "A ledger row claimed longer ago than this (ms) whose attempt no longer holds it (the worker died) becomes `unknown`: it may have been delivered, and only an operator's replay sends it again. A live send holds its rows' locks, so it is never swept.",
+        "How long (ms) a claim's lease on its ledger rows holds without a heartbeat (a live worker renews it every fifth of it). The SMTP call is cut off at half of it and the outcome's recording at nine tenths, so nothing can deliver under an expired lease.",
+      production: 'The default; longer only if your SMTP server takes more than 10 s to accept a message.',
+    }),
+  SEND_SWEEP_MS: integer(100, 600_000)
+    .default(5000)
+    .register(variableDocs, {
+      section: 'Sending',
+      description:
+        'How often (ms) each worker settles the expired leases of dead attempts: rows never handed to SMTP go back to `pending` and are sent; rows that may have reached SMTP become `unknown`.',
+    }),
+  SEND_REPLAY_GRACE_MS: integer(0, 3_600_000)
+    .default(10_000)
+    .register(variableDocs, {
+      section: 'Sending',
+      description: "How long (ms) after a lease expired an operator's replay (and a claim) still leaves the row alone, as a margin for clocks and a stalled process.",
     }),
   OUTBOX_INTERVAL_MS: integer(100, 60_000)
     .default(20_000)
@@ -461,14 +482,21 @@ export interface Config {
   readonly offsets: readonly number[];
   readonly catchupDays: number;
   readonly scanCron: string;
+  /** Tries per ledger row (the row's budget, not the job's): the worker's value rules. */
   readonly sendAttempts: number;
+  /** First retry delay of a send job, doubling, capped at sendBackoffMaxMs: the worker's values rule. */
   readonly sendBackoffMs: number;
+  readonly sendBackoffMaxMs: number;
   readonly sendRatePerSec: number;
   readonly sendConcurrency: number;
   /** How long a send job's lock lasts without renewal; a dead worker's job is retried after it. */
   readonly sendLockMs: number;
-  /** A `sending` row older than this that no live attempt holds is swept to `unknown`. */
-  readonly sendClaimTimeoutMs: number;
+  /** Lease of a claim; an attempt's SMTP deadline and outcome retry together stay within it. */
+  readonly sendLeaseMs: number;
+  /** How often a worker settles expired leases. */
+  readonly sendSweepMs: number;
+  /** Replay (and claim) wait this long after a row's lease expired. */
+  readonly sendReplayGraceMs: number;
   /** How often each worker re-queues pending rows that have no live job (the ledger is the outbox). */
   readonly outboxIntervalMs: number;
   /** A group with more due items is sent as several emails (size bound: docs/decisions.md). */
@@ -527,10 +555,13 @@ function fromRaw(raw: Raw): Config {
     scanCron: raw.SCAN_CRON,
     sendAttempts: raw.SEND_ATTEMPTS,
     sendBackoffMs: raw.SEND_BACKOFF_MS,
+    sendBackoffMaxMs: raw.SEND_BACKOFF_MAX_MS,
     sendRatePerSec: raw.SEND_RATE_PER_SEC,
     sendConcurrency: raw.SEND_CONCURRENCY,
     sendLockMs: raw.SEND_LOCK_MS,
-    sendClaimTimeoutMs: raw.SEND_CLAIM_TIMEOUT_MS,
+    sendLeaseMs: raw.SEND_LEASE_MS,
+    sendSweepMs: raw.SEND_SWEEP_MS,
+    sendReplayGraceMs: raw.SEND_REPLAY_GRACE_MS,
     outboxIntervalMs: raw.OUTBOX_INTERVAL_MS,
     maxItemsPerEmail: raw.MAX_ITEMS_PER_EMAIL,
     workerProcesses: raw.WORKER_PROCESSES,

@@ -3,7 +3,8 @@ import { dailyScanJob } from '../jobs/daily-scan';
 import { sendReminderJob } from '../jobs/send-reminder';
 import type { App } from './app';
 import { hostname } from 'node:os';
-import { startOutboxLoop } from './delivery/outbox';
+import { SEND_BACKOFF, settleLeases, startLoop, startOutboxLoop } from './delivery/outbox';
+import { backoffDelay } from './delivery/transitions';
 import { registerDailyScan, scanTodayIfMissed } from './queue/scheduler';
 import { startWorker } from './queue/workers';
 
@@ -14,28 +15,86 @@ export interface DaemonOptions {
   scanner: boolean;
 }
 
+/** How often a send worker with delayed retries checks whether SMTP answers again. */
+export const SMTP_PROBE_MS = 5000;
+
 /**
  * Starts the send worker (concurrency per process, the rate limit shared by every worker of the
- * queue) and its outbox loop: every OUTBOX_INTERVAL_MS, stale claims are swept and every pending
- * ledger group without a live job gets one, whatever Redis lost.
+ * queue, the back-off from this process's settings) and its loops:
+ * - the lease sweep, every SEND_SWEEP_MS: expired leases settled, rows never handed over queued again;
+ * - the outbox pass, every OUTBOX_INTERVAL_MS: every pending ledger group gets a live job;
+ * - while retries wait, an SMTP probe every few seconds.
+ * When the database or SMTP answers again after failing, delayed retries are promoted at once, so
+ * a send follows the end of an outage within seconds rather than at its next back-off.
  */
 export function startSendWorker(app: App): Worker {
-  const { sendConcurrency, sendRatePerSec, sendLockMs, outboxIntervalMs } = app.config;
+  const { sendConcurrency, sendRatePerSec, sendLockMs, outboxIntervalMs, sendSweepMs } = app.config;
   const worker = startWorker(app, sendReminderJob, {
     concurrency: sendConcurrency,
     limiter: { max: sendRatePerSec, duration: 1000 },
     lockMs: sendLockMs,
+    backoff: sendBackoff(app.config),
   });
   // close() stops taking jobs and waits for the ones in hand.
   app.onClose(() => worker.close());
-  const stopOutbox = startOutboxLoop(
-    { db: app.db, sendQueue: app.sendQueue(), config: app.config, logger: app.logger },
-    `outbox ${hostname()}/${process.pid}`,
-    outboxIntervalMs,
-  );
-  // Registered after the worker, so it stops first (releases run newest-first).
+  const deps = { db: app.db, sendQueue: app.sendQueue(), config: app.config, logger: app.logger };
+  const actor = `outbox ${hostname()}/${process.pid}`;
+  const promote = (why: string) => promoteRetries(app, why);
+  const stopOutbox = startOutboxLoop(deps, actor, outboxIntervalMs, undefined, () => promote('the database and Redis answer again'));
+  const stopSweep = startLoop(() => settleLeases(deps, actor), sendSweepMs, {
+    onError: (error, first) => first && app.logger.warn({ event: 'sweep', err: error }, 'lease sweep failed; will try again'),
+    onRecovered: () => promote('the database answers again'),
+  });
+  const stopProbe = startSmtpProbe(app, () => promote('SMTP answers again'));
+  // Registered after the worker, so they stop first (releases run newest-first).
   app.onClose(stopOutbox);
+  app.onClose(stopSweep);
+  app.onClose(stopProbe);
   return worker;
+}
+
+/** The send jobs' back-off, from this worker's settings (SEND_BACKOFF_MS doubling, SEND_BACKOFF_MAX_MS cap). */
+export const sendBackoff = (config: Pick<App['config'], 'sendBackoffMs' | 'sendBackoffMaxMs'>) => ({
+  type: SEND_BACKOFF,
+  delayMs: (tries: number) => backoffDelay(tries, config.sendBackoffMs, config.sendBackoffMaxMs),
+});
+
+/** Delayed send retries run now: the outage that delayed them is over. */
+async function promoteRetries(app: App, why: string): Promise<void> {
+  try {
+    const delayed = (await app.sendQueue().getJobCounts('delayed')).delayed ?? 0;
+    if (delayed === 0) return;
+    await app.sendQueue().promoteJobs();
+    app.logger.info({ event: 'retry', promoted: delayed }, `${why}: retrying ${delayed} delayed send(s) now`);
+  } catch (error) {
+    app.logger.warn({ err: error }, 'could not promote the delayed sends; they run at their back-off');
+  }
+}
+
+/**
+ * While send retries are delayed, checks every SMTP_PROBE_MS that the SMTP server answers; when it
+ * answers after having failed, `onUp` runs.
+ */
+function startSmtpProbe(app: App, onUp: () => Promise<void>): () => Promise<void> {
+  let down = false;
+  return startLoop(
+    async () => {
+      const delayed = (await app.sendQueue().getJobCounts('delayed')).delayed ?? 0;
+      if (delayed === 0 && !down) return;
+      try {
+        await app.mailer().verify();
+      } catch {
+        down = true;
+        return;
+      }
+      if (down) {
+        down = false;
+        await onUp();
+      }
+    },
+    SMTP_PROBE_MS,
+    {},
+  );
 }
 
 /** The long-running process: scheduler + scan worker + send worker. Resources close newest-first. */

@@ -2,6 +2,7 @@ import { type Kysely, type Migration, type MigrationResultSet, Migrator, sql } f
 import * as portalTables from './migrations/0001-portal-tables';
 import * as deliveryLedger from './migrations/0002-delivery-ledger';
 import * as deliveryCore from './migrations/0003-delivery-core';
+import * as leases from './migrations/0004-leases';
 import * as ledgerRetention from './migrations/0006-ledger-retention';
 import * as consoleTables from './migrations/0007-console';
 import * as templatePublishing from './migrations/0009-template-publishing';
@@ -14,6 +15,7 @@ export const migrations: Record<string, Migration> = {
   '0001-portal-tables': portalTables,
   '0002-delivery-ledger': deliveryLedger,
   '0003-delivery-core': deliveryCore,
+  '0004-leases': leases,
   '0006-ledger-retention': ledgerRetention,
   '0007-console': consoleTables,
   '0009-template-publishing': templatePublishing,

@@ -71,6 +71,12 @@ export interface ReminderLedgerTable {
   template_arm: ColumnType<string | null, string | null | undefined, string | null>;
   /** The locale of the published variant the email was sent with (after fallback). */
   template_locale: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The attempt holding the row while `sending` (its claim token). */
+  lease_owner: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Until when the owner's lease holds; a live attempt extends it, an expired one may be settled. */
+  lease_expires_at: NullableTimestamp;
+  /** Set just before the SMTP call: from then on the message may have reached the server. */
+  handed_over_at: NullableTimestamp;
 }
 
 export type LedgerEvent = 'queued' | 'claimed' | 'sent' | 'failed' | 'retry' | 'skipped' | 'unknown' | 'replayed' | 'late-outcome' | 'unrecorded';

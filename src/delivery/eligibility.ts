@@ -1,11 +1,13 @@
 import type { IsoDate, LedgerStatus, ReminderKind } from '../db/types';
+import { ON_ITS_WAY } from './transitions';
 
 /**
  * Statuses of a smaller offset of the same series that block a larger one: it went out, may have
  * gone out, or is on its way. `failed` and `skipped` do not block: nothing reached the reader.
- * This is the one definition; the scan, the worker and replay all use it.
+ * Derived from the transition table (src/delivery/transitions.ts); the scan, the worker and
+ * replay all use it.
  */
-export const ON_ITS_WAY: readonly LedgerStatus[] = ['sent', 'pending', 'sending', 'unknown'];
+export { ON_ITS_WAY };
 
 /** Where each kind's expiry date lives in the portal's `licenses` table, and which license type has it. */
 export const EXPIRY_SOURCE = {

@@ -7,32 +7,35 @@ import { PermanentJobError } from '../permanent-error';
 import { type RenderedEmail, type Renderer, TemplateError } from '../render/types';
 import { isDeliverableAddress } from '../send/address';
 import type { Mailer, OutgoingEmail } from '../send/mailer';
-import { classifySmtpError, describeSmtpError, type FailureClass } from '../send/smtp-errors';
+import { classifySmtpError, describeSmtpError, type FailureClass, serverUnreached } from '../send/smtp-errors';
 import { unsubscribeUrl } from '../unsubscribe/token';
 import { type Claim, claimNext } from './claim';
-import { RECORD_RETRY, retryWrite, type WriteRetryPolicy } from './db-retry';
 import { recordEvents } from './events';
+import { type LeaseKeeper, leaseKeeperFor } from './lease-keeper';
+import { applyTransition, type LeaseSettings, type TransitionRequest, type TransitionResult } from './ledger-sql';
 import { messageIdFor } from './message-id';
 import type { SendJobData } from './send-job-payload';
-import { transition, type TransitionName, type TransitionResult } from './transitions';
+import { attemptBounds, outcomeTransition, type TransitionName } from './transitions';
 
 export interface SendDeps {
   db: Kysely<Database>;
   mailer: Mailer;
   renderer: Renderer;
-  config: Pick<Config, 'mailFrom' | 'portalUrl' | 'publicUrl' | 'unsubscribeSecret' | 'salesEmail' | 'supportEmail' | 'maxItemsPerEmail' | 'sendClaimTimeoutMs' | 'timezone'>;
+  config: Pick<
+    Config,
+    'mailFrom' | 'portalUrl' | 'publicUrl' | 'unsubscribeSecret' | 'salesEmail' | 'supportEmail' | 'maxItemsPerEmail' | 'sendAttempts' | 'sendLeaseMs' | 'sendReplayGraceMs' | 'timezone'
+  >;
   /** The clock: an email states the days left as of its send day in REMINDER_TIMEZONE. */
   now?: () => Date;
   logger: Logger;
-  /** How recording an outcome is retried after the hand-over (tests shorten it). */
-  recordRetry?: WriteRetryPolicy;
+  /** The process's heartbeat; by default one per database (see lease-keeper.ts). */
+  leases?: LeaseKeeper;
 }
 
 /** Where this attempt stands in the queue's retry policy. */
 export interface AttemptInfo {
-  /** 1-based number of this attempt of the queue job. */
+  /** 1-based number of this run of the queue job (logged; the budget is the rows', see transitions.ts). */
   attempt: number;
-  maxAttempts: number;
   /** Who is sending: recorded in the audit trail (worker id, …). */
   actor: string;
   jobId?: string;
@@ -58,51 +61,65 @@ export class TransientSendError extends Error {
 }
 
 /** What the SMTP call said, classified where it happened: only the mailer's errors are SMTP errors. */
-type HandOver =
-  | { outcome: 'accepted'; response: string }
-  | { outcome: Exclude<FailureClass, never>; detail: string; error: unknown };
+type HandOver = { outcome: 'accepted'; response: string } | { outcome: FailureClass | 'unreachable'; detail: string; error: unknown };
 
 /**
  * Sends every pending row of one group (one recipient, kind, offset and scan date), at most
- * `maxItemsPerEmail` items per email: claim, render, hand over, record, until the group is empty.
+ * `maxItemsPerEmail` items per email: claim (under a lease), render, mark the hand-over, call
+ * SMTP with a hard deadline, record the outcome, until the group is empty.
  *
- * The SMTP hand-over is the point of no return. Before it, a failure puts the rows back to
- * `pending` for the queue's retry. From the moment the server has (or may have) the message, the
- * rows never go back to `pending`: the outcome is recorded as a database write alone, retried
- * with back-off; if it still cannot be written the rows stay `sending`, the sweep makes them
- * `unknown`, and the log carries the Message-ID and the server's reply.
+ * The hand-over mark is the point of no return. Before it, a failure puts the rows back to
+ * `pending`. From it, the rows never go back to `pending`: the outcome is one guarded statement,
+ * retried within a wall-clock bound that ends before the lease can expire; if it still cannot
+ * be written, the log says OUTCOME NOT RECORDED with the Message-ID and the server's reply, and
+ * the sweep makes the rows `unknown` once the lease has expired.
  */
 export async function runSendJob(deps: SendDeps, payload: SendJobData, attempt: AttemptInfo): Promise<SendJobResult> {
   const result: SendJobResult = { emails: [], sent: [], skipped: [], failed: [], unknown: [] };
-  let reopenIds: readonly string[] | undefined = payload.ledgerIds;
+  const settings = leaseSettings(deps.config);
+  const leases = deps.leases ?? leaseKeeperFor(deps.db, settings.leaseMs, (error) => deps.logger.warn({ err: error }, 'could not extend the leases; retrying'));
   for (;;) {
-    // A database error here is thrown as it is: nothing was claimed, the queue retries.
-    const claim = await claimNext(deps.db, deps.config, {
-      groupKey: payload.groupKey,
-      limit: deps.config.maxItemsPerEmail,
-      actor: attempt.actor,
-      jobId: attempt.jobId,
-      reopenIds,
-      earlierClaimGraceMs: deps.config.sendClaimTimeoutMs,
-      sendDay: businessDate(deps.now?.() ?? new Date(), deps.config.timezone),
-    });
-    reopenIds = undefined;
-    if (claim.reopened.length > 0) {
-      deps.logger.info({ event: 'send', outcome: 'replayed', ledgerIds: claim.reopened }, 'retried job found failed rows: moved back to pending to send them');
-    }
+    // A database error here is thrown as it is: nothing was claimed, the queue retries. The
+    // payload's ids are not reopened: a retried or stale job sends what its group has pending.
+    const claim = await claimNext(
+      deps.db,
+      deps.config,
+      {
+        groupKey: payload.groupKey,
+        limit: deps.config.maxItemsPerEmail,
+        actor: attempt.actor,
+        jobId: attempt.jobId,
+        sendDay: businessDate(deps.now?.() ?? new Date(), deps.config.timezone),
+      },
+      settings,
+    );
     for (const s of claim.skipped) deps.logger.info({ event: 'send', outcome: 'skipped', ledgerId: s.id, reason: s.reason }, 'reminder skipped at send time');
     result.skipped.push(...claim.skipped);
     if (claim.examined === 0) return result;
     if (claim.rows.length === 0) continue;
-    await deliver(deps, claim, attempt, result);
+    leases.hold(claim.owner);
+    try {
+      await deliver(deps, claim, attempt, result);
+    } finally {
+      leases.release(claim.owner);
+    }
   }
 }
 
+/** The lease settings of the send path, from the worker's own configuration. */
+export const leaseSettings = (config: Pick<Config, 'sendLeaseMs' | 'sendReplayGraceMs'>): LeaseSettings => ({
+  leaseMs: config.sendLeaseMs,
+  replayGraceMs: config.sendReplayGraceMs,
+});
+
 async function deliver(deps: SendDeps, claim: Claim, attempt: AttemptInfo, result: SendJobResult): Promise<void> {
   const { config, logger } = deps;
+  const settings = leaseSettings(config);
+  const bounds = attemptBounds(settings.leaseMs);
   const rows = claim.rows;
   const ids = rows.map((r) => r.id);
   const first = rows[0] as LedgerRow;
+  const rowAttempts = Math.max(...rows.map((r) => r.attempts));
   const context = {
     event: 'send',
     kind: first.kind,
@@ -110,15 +127,15 @@ async function deliver(deps: SendDeps, claim: Claim, attempt: AttemptInfo, resul
     recipient: first.recipient,
     ledgerIds: ids,
     // The ledger's count, so a replayed reminder's second attempt says 2, as `history` does.
-    attempt: Math.max(...rows.map((r) => r.attempts)),
+    attempt: rowAttempts,
     jobAttempt: attempt.attempt,
   };
-  const record = (name: TransitionName, detail: string | null, extra: { messageId?: string; templateVersion?: string } = {}) =>
-    recordOutcome(deps, name, ids, claim.token, { detail, actor: attempt.actor, ...extra });
+  const before = (name: 'failed' | 'retry', detail: string) =>
+    recordWithin(deps, name, { ids, owner: claim.owner, actor: attempt.actor, detail }, settings, bounds.recordWithinMs + bounds.smtpDeadlineMs);
 
   if (!isDeliverableAddress(first.recipient)) {
     const detail = `invalid email address ${JSON.stringify(first.recipient)}: fix the contact, then replay`;
-    await record('failed', detail);
+    await before('failed', detail);
     logger.warn({ ...context, outcome: 'failed', reason: detail }, 'reminder failed');
     result.failed.push(...ids);
     throw new PermanentSendError(detail);
@@ -129,7 +146,7 @@ async function deliver(deps: SendDeps, claim: Claim, attempt: AttemptInfo, resul
     rendered = await deps.renderer.render(claim.input!);
   } catch (error) {
     const detail = error instanceof TemplateError ? `template error: ${error.message}` : `render error: ${(error as Error).message}`;
-    await record('failed', detail);
+    await before('failed', detail);
     logger.error({ ...context, outcome: 'failed', reason: detail }, 'reminder failed');
     result.failed.push(...ids);
     throw new PermanentSendError(detail, { cause: error });
@@ -151,163 +168,135 @@ async function deliver(deps: SendDeps, claim: Claim, attempt: AttemptInfo, resul
   };
   const versions = { messageId, templateVersion: rendered.templateVersion, templateArm: rendered.arm ?? null, templateLocale: rendered.templateLocale ?? null };
 
-  // The rows' locks are held from here until the outcome is written: the sweep passes over them
-  // (SKIP LOCKED) and a replay waits, so a live send is never declared unknown nor sent twice.
-  let handOver: HandOver | undefined;
-  let recorded = false;
+  // The hand-over mark: the rows say "may have reached SMTP" from here, the lease is extended,
+  // and every later bound counts from the moment the mark was sent (before the database set it).
+  const markedAt = performance.now();
+  let mark: TransitionResult;
   try {
-    await deps.db.transaction().execute(async (trx) => {
-      const held = await trx
-        .selectFrom('reminder_ledger')
-        .select('id')
-        .where('id', 'in', ids)
-        .where('claim_token', '=', claim.token)
-        .where('status', '=', 'sending')
-        .forUpdate()
-        .execute();
-      if (held.length !== ids.length) throw new ClaimLost(ids.filter((id) => !held.some((h) => h.id === id)));
-      handOver = await handOverToSmtp(deps.mailer, email);
-      const step = outcomeTransition(handOver, attempt);
-      const moved = await transition(trx, step.name, { ids, claimToken: claim.token, actor: attempt.actor, detail: step.detail, ...versions, ...finished(step.name) });
-      if (moved.missed.length > 0) throw new Error(`ledger rows ${moved.missed.join(', ')} left this claim while locked`);
-      recorded = true;
-    });
+    mark = await applyTransition(deps.db, 'handOver', { ids, owner: claim.owner, actor: attempt.actor, ...versions }, settings);
   } catch (error) {
-    if (error instanceof ClaimLost) {
-      // The sweep or an operator took the rows before the hand-over: nothing was sent by this attempt.
-      logger.warn({ ...context, outcome: 'claim-lost', lostIds: error.ids }, 'rows left this claim before the hand-over (swept as unknown, or replayed): not sent');
-      // Those still under our token (swept to unknown) go back to pending: we know nothing went out.
-      await backToPending(deps, ids, claim.token, attempt.actor, 'claim lost before the hand-over: not sent');
-      return;
-    }
-    if (!handOver) {
-      // The database failed before the hand-over: nothing went out. Back to pending if we can;
-      // if not, the rows stay `sending` and the sweep makes them `unknown` (safe side).
-      logger.warn({ ...context, err: error }, 'database error before the hand-over: not sent, will retry');
-      await backToPending(deps, ids, claim.token, attempt.actor, `database error before sending: ${(error as Error).message}`);
-      throw new TransientSendError(`database error before sending: ${(error as Error).message}`, { cause: error });
-    }
+    logger.warn({ ...context, err: error }, 'database error before the hand-over: not sent, will retry');
+    await before('retry', `database error before sending: ${(error as Error).message}`).catch(() => undefined);
+    throw new TransientSendError(`database error before sending: ${(error as Error).message}`, { cause: error });
   }
-  if (!handOver) return;
-  const step = outcomeTransition(handOver, attempt);
-  if (!recorded) {
-    // The server has (or may have) the message: record it as a write alone, never back to pending.
-    logger.warn({ ...context, outcome: step.name, messageId }, 'could not record the outcome with the send: retrying the write alone');
-    await recordOutcome(deps, step.name, ids, claim.token, { actor: attempt.actor, detail: step.detail, ...versions, ...finished(step.name) }).catch((error: unknown) => {
-      logger.error(
-        { ...context, err: error, outcome: 'unrecorded', messageId, smtpReply: handOver && 'response' in handOver ? handOver.response : step.detail },
-        'OUTCOME NOT RECORDED: the ledger could not be written after the hand-over; the rows stay sending and become unknown. Check delivery with the Message-ID before any replay.',
-      );
-      throw new PermanentSendError(`delivered or possibly delivered as ${messageId}, but the outcome could not be recorded: ${(error as Error).message}`, {
-        cause: error,
-      });
-    });
+  if (mark.missed.length > 0) {
+    // The lease expired before the mark (this process stalled longer than the lease): nothing
+    // was handed over. Rows still under it go back to pending; rows the sweep settled are its.
+    logger.warn({ ...context, outcome: 'lease-lost', lostIds: mark.missed }, 'the lease on these rows expired before the hand-over: not sent, will retry');
+    await applyTransition(deps.db, 'retry', { ids, owner: claim.owner, actor: attempt.actor, detail: 'lease expired before the hand-over: not sent' }, settings).catch(() => undefined);
+    throw new TransientSendError('the lease expired before the hand-over: not sent');
   }
 
-  switch (step.name) {
+  const handOver = await handOverToSmtp(deps.mailer, email, bounds.smtpDeadlineMs - (performance.now() - markedAt));
+  const name = outcomeTransition(handOver.outcome, rowAttempts, config.sendAttempts);
+  const detail = outcomeDetail(handOver, name, rowAttempts, config.sendAttempts);
+  const recordBy = bounds.smtpDeadlineMs + bounds.recordWithinMs - (performance.now() - markedAt);
+  try {
+    await recordWithin(deps, name, { ids, owner: claim.owner, actor: attempt.actor, detail, ...versions }, settings, recordBy);
+  } catch (error) {
+    logger.error(
+      { ...context, err: error, outcome: 'unrecorded', transition: name, messageId, smtpReply: handOver.outcome === 'accepted' ? handOver.response : detail },
+      'OUTCOME NOT RECORDED: the ledger could not be written after the hand-over; the rows stay sending and become unknown when the lease expires. Check delivery with the Message-ID before any replay.',
+    );
+    throw new PermanentSendError(`delivered or possibly delivered as ${messageId}, but the outcome could not be recorded: ${(error as Error).message}`, { cause: error });
+  }
+
+  switch (name) {
     case 'sent':
       logger.info({ ...context, outcome: 'sent', messageId, templateVersion: rendered.templateVersion }, 'reminder sent');
       result.sent.push(...ids);
       result.emails.push({ messageId, ledgerIds: ids });
       return;
     case 'retry':
-      logger.info({ ...context, outcome: 'retry', reason: step.detail }, 'transient send failure; will retry');
-      throw new TransientSendError(step.detail);
+    case 'unreachable':
+      logger.info({ ...context, outcome: name, reason: detail }, 'transient send failure; will retry');
+      throw new TransientSendError(detail);
     case 'unknown':
-      logger.warn({ ...context, outcome: 'unknown', reason: step.detail, messageId }, 'reminder outcome unknown');
+      logger.warn({ ...context, outcome: 'unknown', reason: detail, messageId }, 'reminder outcome unknown');
       result.unknown.push(...ids);
-      throw new PermanentSendError(step.detail);
+      throw new PermanentSendError(detail);
     default:
-      logger.warn({ ...context, outcome: 'failed', reason: step.detail }, 'reminder failed');
+      logger.warn({ ...context, outcome: 'failed', reason: detail }, 'reminder failed');
       result.failed.push(...ids);
-      throw new PermanentSendError(step.detail);
-  }
-}
-
-/** Before the hand-over only: rows still under this claim go back to pending for the queue's retry. */
-async function backToPending(deps: SendDeps, ids: string[], token: string, actor: string, detail: string): Promise<void> {
-  try {
-    const { moved, missed } = await transition(deps.db, 'retry', { ids, claimToken: token, actor, detail });
-    if (missed.length > 0) deps.logger.info({ ledgerIds: missed }, 'rows no longer under this claim: left to their new owner');
-    if (moved.length > 0) deps.logger.info({ ledgerIds: moved.map((r) => r.id) }, 'rows back to pending: nothing was sent');
-  } catch (error) {
-    deps.logger.warn({ err: error, ledgerIds: ids }, 'could not put the rows back to pending: they stay sending and the sweep makes them unknown');
-  }
-}
-
-/** Raised inside the hand-over transaction when the rows are no longer this attempt's. */
-class ClaimLost extends Error {
-  constructor(readonly ids: string[]) {
-    super(`ledger rows ${ids.join(', ')} are no longer claimed by this attempt`);
+      throw new PermanentSendError(detail);
   }
 }
 
 /**
- * An attempt that records `unknown` itself is over: its claim token goes, so a replay of the row
- * need not wait for it (see ClaimRequest.earlierClaimGraceMs). A swept row keeps its token.
+ * The one call whose failures are SMTP failures. Never throws. Past `deadlineMs` the connection
+ * carrying the message is closed: nothing can go out after it.
  */
-const finished = (name: TransitionName) => (name === 'unknown' ? { set: { claim_token: null } } : {});
-
-/** The one call whose failures are SMTP failures. Never throws. */
-async function handOverToSmtp(mailer: Mailer, email: OutgoingEmail): Promise<HandOver> {
+async function handOverToSmtp(mailer: Mailer, email: OutgoingEmail, deadlineMs: number): Promise<HandOver> {
   try {
-    const { response } = await mailer.send(email);
+    const { response } = await mailer.send(email, { signal: AbortSignal.timeout(Math.max(1, Math.floor(deadlineMs))) });
     return { outcome: 'accepted', response };
   } catch (error) {
-    return { outcome: classifySmtpError(error), detail: describeSmtpError(error), error };
+    return { outcome: serverUnreached(error) ? 'unreachable' : classifySmtpError(error), detail: describeSmtpError(error), error };
   }
 }
 
-/** Which transition records a hand-over's outcome, and its audit text. */
-function outcomeTransition(handOver: HandOver, attempt: AttemptInfo): { name: 'sent' | 'failed' | 'unknown' | 'retry'; detail: string } {
-  switch (handOver.outcome) {
-    case 'accepted':
-      return { name: 'sent', detail: handOver.response };
-    case 'permanent':
-      return { name: 'failed', detail: handOver.detail };
-    case 'ambiguous':
-      return {
-        name: 'unknown',
-        detail: `connection lost after the message was handed over (${handOver.detail}): it may have been delivered; check, then replay to resend`,
-      };
-    case 'transient':
-      return attempt.attempt >= attempt.maxAttempts
-        ? { name: 'failed', detail: `gave up after ${attempt.attempt} attempt(s): ${handOver.detail}` }
-        : { name: 'retry', detail: `attempt ${attempt.attempt} of ${attempt.maxAttempts}: ${handOver.detail}` };
+/** The audit text of an outcome. */
+function outcomeDetail(handOver: HandOver, name: ReturnType<typeof outcomeTransition>, rowAttempts: number, maxAttempts: number): string {
+  if (handOver.outcome === 'accepted') return handOver.response;
+  switch (name) {
+    case 'unknown':
+      return `connection lost after the message was handed over (${handOver.detail}): it may have been delivered; check, then replay to resend`;
+    case 'retry':
+      return `attempt ${rowAttempts} of ${maxAttempts}: ${handOver.detail}`;
+    case 'unreachable':
+      return `SMTP server not reached, not counted as an attempt: ${handOver.detail}`;
+    default:
+      return handOver.outcome === 'transient' ? `gave up after ${rowAttempts} attempt(s): ${handOver.detail}` : handOver.detail;
   }
 }
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
- * Records an attempt's outcome as a database write alone, retried with back-off. A transition
- * that moves none of the rows means they are no longer this attempt's: an operator replayed them
- * and another attempt holds them now. The outcome is then kept as a `late-outcome` event, with
- * its Message-ID, on each row, and logged: it is never dropped in silence.
+ * Records an outcome as one guarded statement, retried with back-off until `withinMs` of wall
+ * clock have passed (each try bounded too: a connection that waits for the server to come back
+ * counts against the bound). A late try that lands anyway is harmless: every statement is
+ * guarded by the status and the lease owner. A transition that moves none of the rows means the
+ * lease was lost and the sweep settled them: the outcome is then kept as a `late-outcome`
+ * event, with its Message-ID, on each row, and logged, never dropped in silence.
  */
-async function recordOutcome(
-  deps: SendDeps,
-  name: TransitionName,
-  ids: string[],
-  token: string,
-  request: { detail: string | null; actor: string; messageId?: string; templateVersion?: string; templateArm?: string | null; templateLocale?: string | null; set?: { claim_token: null } },
-): Promise<TransitionResult> {
-  const policy = deps.recordRetry ?? RECORD_RETRY;
-  const moved = await retryWrite(
-    () => transition(deps.db, name, { ids, claimToken: token, ...request }),
-    policy,
-    (error, n) => deps.logger.warn({ err: error, ledgerIds: ids, transition: name, attempt: n }, 'recording the outcome failed; retrying the write'),
-  );
-  if (moved.missed.length > 0) {
-    const detail = `${name} reported by an attempt that no longer held the claim${request.messageId ? ` (Message-ID ${request.messageId})` : ''}: ${request.detail ?? ''}`;
-    deps.logger.error({ ledgerIds: moved.missed, transition: name, messageId: request.messageId }, `late outcome: ${detail}`);
-    await retryWrite(
-      () =>
-        recordEvents(
-          deps.db,
-          moved.missed.map((id) => ({ ledgerId: id, event: 'late-outcome', status: 'unknown', detail, messageId: request.messageId ?? null, actor: request.actor })),
-        ),
-      policy,
-      () => undefined,
-    ).catch(() => undefined);
+async function recordWithin(deps: SendDeps, name: TransitionName, request: TransitionRequest, settings: LeaseSettings, withinMs: number): Promise<TransitionResult> {
+  const deadline = performance.now() + withinMs;
+  let delay = 100;
+  for (let n = 1; ; n++) {
+    const left = deadline - performance.now();
+    try {
+      if (left <= 0) throw new Error(`gave up recording ${name} within the attempt's bound`);
+      const moved = await withTimeout(applyTransition(deps.db, name, request, settings), left, `recording ${name} took longer than the attempt's bound`);
+      if (moved.missed.length > 0) await lateOutcome(deps, name, request, moved.missed, settings);
+      return moved;
+    } catch (error) {
+      if (error instanceof BoundExceeded || deadline - performance.now() <= delay) throw error;
+      deps.logger.warn({ err: error, ledgerIds: request.ids, transition: name, attempt: n }, 'recording the outcome failed; retrying the write');
+      await sleep(delay);
+      delay = Math.min(2000, delay * 2);
+    }
   }
-  return moved;
+}
+
+async function lateOutcome(deps: SendDeps, name: TransitionName, request: TransitionRequest, missed: string[], settings: LeaseSettings): Promise<void> {
+  void settings;
+  const detail = `${name} reported by an attempt that no longer held the lease${request.messageId ? ` (Message-ID ${request.messageId})` : ''}: ${request.detail ?? ''}`;
+  deps.logger.error({ ledgerIds: missed, transition: name, messageId: request.messageId }, `late outcome: ${detail}`);
+  await recordEvents(
+    deps.db,
+    missed.map((id) => ({ ledgerId: id, event: 'late-outcome', status: 'unknown', detail, messageId: request.messageId ?? null, actor: request.actor })),
+  ).catch(() => undefined);
+}
+
+class BoundExceeded extends Error {}
+
+function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BoundExceeded(message)), Math.max(1, ms));
+  });
+  // A try abandoned at the bound may still land later: guarded, so harmless; its error is dropped.
+  work.catch(() => undefined);
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

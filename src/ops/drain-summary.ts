@@ -1,5 +1,15 @@
 import { type Kysely, sql } from 'kysely';
-import type { Database } from '../db/types';
+import type { Database, LedgerEvent } from '../db/types';
+import { OPEN_STATUSES, TRANSITIONS } from '../delivery/transitions';
+
+/** Events of the transitions workers and the sweep apply: a row with one since the start was this drain's. */
+const WORKER_EVENTS = [
+  ...new Set(
+    Object.values(TRANSITIONS as Record<string, { by: string; event: LedgerEvent | null }>)
+      .filter((t) => t.by !== 'operator')
+      .flatMap((t) => (t.event === null ? [] : [t.event])),
+  ),
+];
 
 /** What a `work --drain` run did: rows its sends touched, by the status they ended in. */
 export interface DrainSummary {
@@ -10,8 +20,8 @@ export interface DrainSummary {
   /** Still pending: delayed for a retry (or not reached) when the drain stopped. */
   retriedLater: number;
   /**
-   * Claimed (`sending`) by another worker, or by one that stopped: they end `sent`, or `unknown`
-   * once the claim is older than SEND_CLAIM_TIMEOUT_MS. Not this drain's to send.
+   * Still `sending` under another live worker's lease when the drain ended: that worker records
+   * them, or the sweep settles them once the lease expires. Not this drain's to send.
    */
   claimedElsewhere: number;
 }
@@ -38,7 +48,7 @@ export async function drainSummary(db: Kysely<Database>, since: Date): Promise<D
           .select('reminder_events.id')
           .whereRef('reminder_events.ledger_id', '=', 'reminder_ledger.id')
           .where('reminder_events.at', '>=', since)
-          .where('reminder_events.event', 'in', ['claimed', 'sent', 'failed', 'retry', 'skipped', 'unknown']),
+          .where('reminder_events.event', 'in', WORKER_EVENTS),
       ),
     )
     .groupBy('status')
@@ -46,7 +56,7 @@ export async function drainSummary(db: Kysely<Database>, since: Date): Promise<D
   const open = await db
     .selectFrom('reminder_ledger')
     .select(['status', (eb) => eb.fn.countAll<string>().as('n')])
-    .where('status', 'in', ['pending', 'sending'])
+    .where('status', 'in', [...OPEN_STATUSES])
     .groupBy('status')
     .execute();
   const count = (status: string) => Number(touched.find((row) => row.status === status)?.n ?? 0);

@@ -2,7 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { sql } from 'kysely';
 import type { App } from '../app';
 import { LEDGER_STATUSES, REMINDER_KINDS } from '../db/types';
-import { onTransitionMiss } from '../delivery/transitions';
+import { onTransitionMiss } from '../delivery/ledger-sql';
 import { SCAN_QUEUE, SEND_QUEUE } from '../queue/queues';
 import { withTimeout } from './health';
 import { scanStatus } from './scan-status';

@@ -6,7 +6,8 @@ import type { Database, LedgerRow, LedgerStatus, ReminderKind } from '../db/type
 import { eligibility } from '../delivery/eligibility';
 import { enqueueGroups } from '../delivery/outbox';
 import { readEligibilityInputs } from '../delivery/portal-state';
-import { transition } from '../delivery/transitions';
+import { applyTransition, type LeaseSettings } from '../delivery/ledger-sql';
+import { leaseSettled, replayMove } from '../delivery/transitions';
 import { groupKey } from '../scan/group-key';
 
 /** Which ledger rows to replay: explicit ids, or a status selection narrowed by filters. */
@@ -73,24 +74,25 @@ type Db = Kysely<Database> | Transaction<Database>;
  * send-time check, so a replay can never make a second copy unless forced.
  */
 export async function replay(
-  deps: { db: Kysely<Database>; sendQueue: Queue; config: Pick<Config, 'sendAttempts' | 'sendBackoffMs'> },
+  deps: { db: Kysely<Database>; sendQueue: Queue; config: Pick<Config, 'sendLeaseMs' | 'sendReplayGraceMs'> },
   selection: ReplaySelection,
   options: ReplayOptions,
 ): Promise<ReplayResult> {
   validateReplay(selection, options);
+  const settings: LeaseSettings = { leaseMs: deps.config.sendLeaseMs, replayGraceMs: deps.config.sendReplayGraceMs };
   if (options.dryRun) {
     const rows = await selectRows(deps.db, selection, false);
-    return { dryRun: true, ...(await planReplay(deps.db, rows, options)) };
+    return { dryRun: true, ...(await planReplay(deps.db, rows, options, settings)) };
   }
   const result = await deps.db.transaction().execute(async (trx) => {
     const rows = await selectRows(trx, selection, true);
-    const plan = await planReplay(trx, rows, options);
-    await applyReplay(trx, plan, options);
+    const plan = await planReplay(trx, rows, options, settings);
+    await applyReplay(trx, plan, options, settings);
     return plan;
   });
   // After the commit, so that a worker never meets the job before the rows are pending. If this
   // add fails the rows stay pending, and every worker's outbox pass queues them within seconds.
-  await enqueueGroups(deps.sendQueue, deps.config, result.jobs);
+  await enqueueGroups(deps.sendQueue, result.jobs);
   const removedJobs = await removeFinishedJobs(deps.sendQueue, result.entries);
   return { dryRun: false, ...result, removedJobs };
 }
@@ -157,16 +159,25 @@ async function selectRows(db: Db, selection: ReplaySelection, lock: boolean): Pr
 }
 
 /** Decides each row's fate and the jobs to add; reads only, so `--dry-run` shows exactly this. */
-async function planReplay(db: Db, rows: LedgerRow[], options: ReplayOptions): Promise<Omit<ReplayResult, 'dryRun'>> {
-  const sentWithoutForce = rows.filter((r) => r.status === 'sent' && !options.force);
+async function planReplay(db: Db, rows: LedgerRow[], options: ReplayOptions, settings: LeaseSettings): Promise<Omit<ReplayResult, 'dryRun'>> {
+  const sentWithoutForce = rows.filter((r) => replayMove(r.status, Boolean(options.force)) === 'refuse-sent');
   if (sentWithoutForce.length > 0) {
     const described = sentWithoutForce.map((r) => `${r.id} (sent ${r.sent_at?.toISOString() ?? ''} as ${r.message_id ?? '?'})`).join(', ');
     throw new UserError(`refusing to re-send ledger row ${described}: it was delivered; add --force --reason "…" to send a second copy on purpose`);
   }
+  // The database's clock, the one the leases were written with.
+  const { rows: clock } = await sql<{ now: Date }>`select now() as now`.execute(db);
+  const now = clock[0]!.now;
+  // The status mapping is the transition table's; a row whose last lease (and its grace) may
+  // still be running is left alone whatever its status: that attempt could still deliver.
   const entries: ReplayEntry[] = rows.map((row) => {
-    if (row.status === 'pending') return { row, action: 'already-pending', note: `already pending in send job ${row.group_key}`, jobId: null };
-    if (row.status === 'sending') return { row, action: 'in-flight', note: 'a worker is sending it now', jobId: null };
-    if (row.status === 'sent') return { row, action: 'force', note: `forced re-send: ${options.reason ?? ''}`, jobId: null };
+    const move = replayMove(row.status, Boolean(options.force));
+    if (move === 'already-pending') return { row, action: 'already-pending', note: `already pending in send job ${row.group_key}`, jobId: null };
+    if (move === 'in-flight' || !leaseSettled(row.lease_expires_at, now, settings.replayGraceMs)) {
+      const wait = row.lease_expires_at ? Math.max(0, row.lease_expires_at.getTime() + settings.replayGraceMs - now.getTime()) : 0;
+      return { row, action: 'in-flight', note: `a worker's attempt may still be sending it${wait > 0 ? `: try again in ${Math.ceil(wait / 1000)} s` : ''}`, jobId: null };
+    }
+    if (move === 'force') return { row, action: 'force', note: `forced re-send: ${options.reason ?? ''}`, jobId: null };
     return { row, action: 'replay', note: `was ${row.status}${row.reason ? `: ${row.reason}` : ''}`, jobId: null };
   });
 
@@ -219,7 +230,7 @@ async function replayJobId(db: Db, ledgerId: string): Promise<string> {
   return `replay.${ledgerId}.${Number(n) + 1}`;
 }
 
-async function applyReplay(trx: Transaction<Database>, plan: Omit<ReplayResult, 'dryRun'>, options: ReplayOptions): Promise<void> {
+async function applyReplay(trx: Transaction<Database>, plan: Omit<ReplayResult, 'dryRun'>, options: ReplayOptions, settings: LeaseSettings): Promise<void> {
   const reason = options.reason?.trim();
   for (const job of plan.jobs) {
     const members = plan.entries.filter((e) => e.jobId === job.groupKey);
@@ -231,16 +242,16 @@ async function applyReplay(trx: Transaction<Database>, plan: Omit<ReplayResult, 
       for (const ofStatus of batches) {
         const status = ofStatus[0]!.status;
         const sentAs = `${ofStatus[0]!.sent_at?.toISOString() ?? ''} as ${ofStatus[0]!.message_id ?? '?'}`;
-        const { missed } = await transition(trx, action, {
+        const { missed } = await applyTransition(trx, action, {
           ids: ofStatus.map((r) => r.id),
           actor: options.actor,
           // A forced replay is the operator's explicit choice: a new Message-ID, and no superseded check.
-          set: { group_key: job.groupKey, ...(options.force ? { forced: true } : {}), ...(status === 'unknown' ? {} : { claim_token: null }) },
+          set: { group_key: job.groupKey, ...(options.force ? { forced: true } : {}) },
           detail:
             action === 'force'
               ? `FORCED re-send of a reminder already sent ${sentAs}: ${reason}`
               : `replay of a ${status} reminder${options.force ? ' (--force)' : ''}${reason ? `: ${reason}` : ''}`,
-        });
+        }, settings);
         // The rows are locked by this transaction: a miss means the plan is stale.
         if (missed.length > 0) throw new Error(`replay: ledger rows ${missed.join(', ')} changed while locked`);
       }

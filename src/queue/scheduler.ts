@@ -11,7 +11,7 @@ import { DAILY_SCAN_JOB } from '../scan/scan-job-payload';
 /** What the schedule needs of the composition root (the App has it all). */
 export interface ScheduleDeps {
   readonly db: Kysely<Database>;
-  readonly config: Pick<Config, 'scanCron' | 'timezone' | 'sendAttempts' | 'sendBackoffMs' | 'sendClaimTimeoutMs'>;
+  readonly config: Pick<Config, 'scanCron' | 'timezone' | 'sendAttempts' | 'sendBackoffMs' | 'sendLeaseMs' | 'sendReplayGraceMs'>;
   readonly logger: Logger;
   scanQueue(): Queue;
   sendQueue(): Queue;

@@ -10,6 +10,8 @@ export interface WorkerOptions {
   limiter?: { max: number; duration: number };
   /** Lock duration; a job whose worker died is taken up again after about this long. */
   lockMs?: number;
+  /** Delay before a job asking for a back-off of this `type` is tried again, after `triesMade` tries. */
+  backoff?: { type: string; delayMs: (triesMade: number) => number };
 }
 
 /** What a worker needs of the composition root; the same object is handed to the jobs. */
@@ -22,6 +24,7 @@ export interface WorkerHost {
 /** Runs a job definition on its queue. Permanent failures become UnrecoverableError: no retry. */
 export function startWorker<P, R, D extends WorkerHost>(app: D, definition: JobDefinition<P, R, D>, options: WorkerOptions = {}): Worker<P, R> {
   const actor = `worker ${hostname()}/${process.pid}`;
+  const backoff = options.backoff;
   const worker = new Worker<P, R>(
     definition.queue,
     async (job: Job<P, R>) => {
@@ -56,6 +59,8 @@ export function startWorker<P, R, D extends WorkerHost>(app: D, definition: JobD
       concurrency: options.concurrency ?? 1,
       limiter: options.limiter,
       ...(options.lockMs ? { lockDuration: options.lockMs, stalledInterval: options.lockMs } : {}),
+      // The worker's own settings decide a custom back-off, not those of the process that queued the job.
+      ...(backoff ? { settings: { backoffStrategy: (triesMade: number, type?: string) => (type === backoff.type ? backoff.delayMs(triesMade) : 0) } } : {}),
       // Completed and failed jobs are trimmed by each job's own options; the ledger keeps the history.
     },
   );

@@ -140,7 +140,7 @@ function toRow(
  * everything is rebuilt from the ledger and nothing the ledger marks sent goes out again.
  */
 export async function runScan(
-  deps: { db: Kysely<Database>; sendQueue: Queue; config: ScanConfig & Pick<Config, 'sendAttempts' | 'sendBackoffMs' | 'sendClaimTimeoutMs'>; logger: Logger },
+  deps: { db: Kysely<Database>; sendQueue: Queue; config: ScanConfig & Pick<Config, 'sendAttempts' | 'sendBackoffMs' | 'sendLeaseMs' | 'sendReplayGraceMs'>; logger: Logger },
   scanDate: IsoDate,
 ): Promise<ScanSummary> {
   const { db, sendQueue, config, logger } = deps;

@@ -23,7 +23,11 @@ export interface SendResult {
 /** The narrow seam between the worker and the wire: SMTP, or a local capture with no SMTP_URL. */
 export interface Mailer {
   readonly description: string;
-  send(email: OutgoingEmail): Promise<SendResult>;
+  /**
+   * Hands the message over. With `signal`, an abort closes the connection carrying it: nothing
+   * goes out after that (the send's hard deadline).
+   */
+  send(email: OutgoingEmail, options?: { signal?: AbortSignal }): Promise<SendResult>;
   /** Proves the server answers (SMTP: connect and greet); resolves at once for the local capture. */
   verify(): Promise<void>;
   close(): Promise<void>;

@@ -18,6 +18,15 @@ interface SmtpErrorLike {
 }
 
 
+/**
+ * A transient failure in which the server gave no reply at all (refused, unreachable, time-out,
+ * connection cut before the body went out): the message was not offered, so it is no attempt.
+ */
+export function serverUnreached(error: unknown): boolean {
+  const e = (error ?? {}) as SmtpErrorLike;
+  return classifySmtpError(error) === 'transient' && typeof e.responseCode !== 'number';
+}
+
 /** Sorts a nodemailer error by the SMTP reply code, or by the stage a network failure hit. */
 export function classifySmtpError(error: unknown): FailureClass {
   const e = (error ?? {}) as SmtpErrorLike;

@@ -50,7 +50,7 @@ export function createSmtpMailer(smtpUrl: string, poolSize: number): Mailer {
   const safeUrl = `${url.protocol}//${url.host}`;
   return {
     description: `SMTP ${safeUrl}`,
-    async send(email: OutgoingEmail): Promise<SendResult> {
+    async send(email: OutgoingEmail, sendOptions: { signal?: AbortSignal } = {}): Promise<SendResult> {
       let afterBody = false;
       const options = {
         ...toMailOptions(email),
@@ -58,6 +58,8 @@ export function createSmtpMailer(smtpUrl: string, poolSize: number): Mailer {
         // 20 KB HTML to choose an encoding, then escapes it in JavaScript: half of nodemailer's CPU.
         textEncoding: 'base64' as const,
         onBodyOut: () => (afterBody = true),
+        // nodemailer closes the connection delivering the message when the signal aborts.
+        ...(sendOptions.signal ? { signal: sendOptions.signal } : {}),
       };
       const info = await transport.sendMail(options).catch((error: unknown) => {
         throw Object.assign(error as Error, { afterBody });

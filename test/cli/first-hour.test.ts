@@ -124,8 +124,15 @@ describe('operator', () => {
 
   it('drains with SMTP down: says what it waits for and ends with a summary and a non-zero exit', async () => {
     await due('waiting@example.com', 30);
-    const env = { ...t.env, SMTP_URL: `smtp://127.0.0.1:${await closedPort()}?ignoreTLS=true`, SEND_BACKOFF_MS: '600000', SEND_ATTEMPTS: '3', LOG_LEVEL: 'info' };
-    // Queued by the command line, so that the jobs carry these attempts and back-off.
+    const env = {
+      ...t.env,
+      SMTP_URL: `smtp://127.0.0.1:${await closedPort()}?ignoreTLS=true`,
+      SEND_BACKOFF_MS: '600000',
+      SEND_BACKOFF_MAX_MS: '600000',
+      SEND_ATTEMPTS: '3',
+      LOG_LEVEL: 'info',
+    };
+    // The drain's own settings decide the back-off.
     expect((await runCli(['scan'], env)).code).toBe(0);
 
     // It says what it waits for; stopped by a signal then, it sums up and exits 75.
@@ -133,7 +140,10 @@ describe('operator', () => {
     await waitFor(() => drain.output().includes('waiting: '), 'the drain to say what it waits for', 90_000);
     drain.kill('SIGTERM');
     expect(await exited(drain)).toBe(75);
-    expect(drain.output()).toMatch(/waiting: 1 send\(s\) delayed for a retry after SMTP unreachable \([^)]*ECONNREFUSED[^)]*\); next retry in (9|10) min[^"]*\(attempt 2 of 3\)/);
+    expect(drain.output()).toMatch(/waiting: 1 send\(s\) delayed for a retry after SMTP unreachable \([^)]*ECONNREFUSED[^)]*\); next retry in (9|10) min[^"]*\(try 2 of 25\)/);
+    // Its first line says SMTP is down in one line, without a stack trace.
+    expect(drain.output().split('\n')[0]).toMatch(/"level":50,.*"msg":"Cannot reach the SMTP server/);
+    expect(drain.output()).not.toMatch(/"stack"/);
     expect(drain.output()).toMatch(/Stopped by a signal: 0 sent, 0 failed, 0 unknown, 0 skipped, 1 retried later\./);
 
     // --max-wait bounds the wait: the retry, ten minutes away, stays queued.

@@ -321,8 +321,8 @@ beforeAll(async () => {
     DATABASE_URL: productDb,
     LOG_LEVEL: 'info',
     SEND_LOCK_MS: '5000',
-    // A killed worker's claims turn `unknown` after this; the default (2 min) outlasts a test day.
-    SEND_CLAIM_TIMEOUT_MS: '15000',
+    // Leases, sweep and replay grace at their production defaults (SEND_LEASE_MS 20 s, SEND_SWEEP_MS
+    // 5 s, SEND_REPLAY_GRACE_MS 10 s): a killed worker's rows are settled within a test day.
     SEND_ATTEMPTS: '3',
     SEND_BACKOFF_MS: '200',
     SEND_RATE_PER_SEC: '2000',

@@ -15,6 +15,11 @@ export interface DbFaults {
    * count lives in a sequence, which a rolled-back transaction does not undo.
    */
   failUpdatesTo(status: LedgerStatus, times: number): Promise<void>;
+  /**
+   * The next `times` transactions that move a ledger row to `status` fail at COMMIT (a deferred
+   * constraint trigger): the statement itself succeeds, the commit does not.
+   */
+  failCommitsTo(status: LedgerStatus, times: number): Promise<void>;
   /** How many times the injected fault fired so far. */
   fired(status: LedgerStatus): Promise<number>;
   /** Removes every injected update fault. */
@@ -49,6 +54,14 @@ export function dbFaults(db: Kysely<Database>, databaseName: string): DbFaults {
         .execute(db);
       await sql`drop trigger if exists injected_fault on reminder_ledger`.execute(db);
       await sql`create trigger injected_fault before update on reminder_ledger for each row execute function injected_fault()`.execute(db);
+    },
+    async failCommitsTo(status, times) {
+      await this.failUpdatesTo(status, times);
+      // Same rule and counter, checked at COMMIT instead of at the UPDATE.
+      await sql`drop trigger if exists injected_fault on reminder_ledger`.execute(db);
+      await sql`create constraint trigger injected_fault after update on reminder_ledger deferrable initially deferred for each row execute function injected_fault()`.execute(
+        db,
+      );
     },
     async fired(status) {
       const { rows } = await sql<{ last_value: string; is_called: boolean }>`select last_value, is_called from ${seq(status)}`.execute(db);

@@ -23,6 +23,11 @@ export function useMailTestEnv(
     await t?.cleanup();
     await smtp?.close();
   });
+  afterEach(() => {
+    // An assertion that failed inside an SMTP hook fails the test that set the hook.
+    const errors = smtp?.hookErrors.splice(0) ?? [];
+    if (errors.length > 0) throw errors[0];
+  });
   if (options.resetEachTest ?? true) {
     beforeEach(async () => {
       await t?.reset();

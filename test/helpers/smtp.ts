@@ -38,6 +38,8 @@ export async function startSmtpServer(): Promise<{
    * the point where the client has handed the message over and waits for the verdict.
    */
   beforeNextReply(hook: (mail: ReceivedMail) => Promise<void> | void): void;
+  /** Errors thrown by `beforeNextReply` hooks (an assertion inside one): a test must fail on them. */
+  hookErrors: unknown[];
   /** Forgets received mail, counted attempts and forced replies. */
   clear(): void;
   close(): Promise<void>;
@@ -47,6 +49,7 @@ export async function startSmtpServer(): Promise<{
   const attempts = new Map<string, number>();
   let holdMs = 0;
   let beforeReply: ((mail: ReceivedMail) => Promise<void> | void) | null = null;
+  const hookErrors: unknown[] = [];
   const dropAfter = new Set<string>();
   const dropAtRcpt = new Set<string>();
   const sockets = new Map<number, Socket>();
@@ -80,7 +83,11 @@ export async function startSmtpServer(): Promise<{
             for (const to of recipients) received.push({ to, raw, parsed });
             const hook = beforeReply;
             beforeReply = null;
-            return Promise.resolve(hook?.({ to: recipients[0] ?? '', raw, parsed })).then(() => recipients);
+            // A failed assertion in the hook is kept for the test; the server still answers.
+            return Promise.resolve()
+              .then(() => hook?.({ to: recipients[0] ?? '', raw, parsed }))
+              .catch((error: unknown) => void hookErrors.push(error))
+              .then(() => recipients);
           })
           .then((recipients) => {
             const drop = recipients.find((to) => dropAfter.has(to));
@@ -107,10 +114,12 @@ export async function startSmtpServer(): Promise<{
     url: `smtp://127.0.0.1:${port}?ignoreTLS=true`,
     received,
     attempts,
+    hookErrors,
     dropAfterBody: (recipient) => dropAfter.add(recipient.toLowerCase()),
     dropAtRcpt: (recipient) => dropAtRcpt.add(recipient.toLowerCase()),
     clear: () => {
       received.length = 0;
+      hookErrors.length = 0;
       attempts.clear();
       forced.clear();
       dropAfter.clear();

@@ -12,6 +12,7 @@ import { createLogger } from '../../src/logger';
 import { waitUntilDrained } from '../../src/queue/drain';
 import { deleteQueueKeys } from '../../src/queue/queue-keys';
 import { startWorker } from '../../src/queue/workers';
+import { sendBackoff } from '../../src/daemon';
 import { runScan, type ScanSummary } from '../../src/scan/run-scan';
 import { checkFolder } from '../../src/templates-store/check-files';
 import { publishVersions } from '../../src/templates-store/store';
@@ -84,7 +85,7 @@ export async function createTestEnv(name: string, overrides: Record<string, stri
     },
     scan: (date) => runScan({ db: app.db, sendQueue: app.sendQueue(), config, logger: app.logger }, date),
     async drain() {
-      const worker = startWorker(app, sendReminderJob, { concurrency: 4, limiter: { max: 1000, duration: 1000 } });
+      const worker = startWorker(app, sendReminderJob, { concurrency: 4, limiter: { max: 1000, duration: 1000 }, backoff: sendBackoff(config) });
       try {
         await waitUntilDrained(app.sendQueue(), 50);
       } finally {

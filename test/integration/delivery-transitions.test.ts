@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { claimNext } from '../../src/delivery/claim';
-import { transition, sweepStaleClaims, TRANSITIONS } from '../../src/delivery/transitions';
+import { applyTransition, type LeaseSettings, settleExpiredLeases, type TransitionRequest } from '../../src/delivery/ledger-sql';
+import { TRANSITIONS, type TransitionName } from '../../src/delivery/transitions';
 import { addDays } from '../../src/dates';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { createTestEnv, type TestEnv } from '../helpers/test-env';
@@ -29,17 +30,16 @@ async function pendingRow(offset = 30, email = `c${offset}@example.com`): Promis
   return { id: rows[0]!.id, groupKey: rows[0]!.group_key };
 }
 
-const claim = (groupKey: string, actor = 'w') => claimNext(t.app.db, t.config, { groupKey, limit: 40, actor, earlierClaimGraceMs: 60_000 });
+const settings: LeaseSettings = { leaseMs: 60_000, replayGraceMs: 0 };
+const claim = (groupKey: string, actor = 'w') => claimNext(t.app.db, t.config, { groupKey, limit: 40, actor }, settings);
+const transition = (name: TransitionName, request: TransitionRequest) => applyTransition(t.app.db, name, request, settings);
+const expireLease = (id: string) => sql`update reminder_ledger set lease_expires_at = now() - interval '1 second' where id = ${id}`.execute(t.app.db);
 
-it('the table allows no way back to pending after a hand-over outcome', () => {
-  // sent, unknown and failed can only be left by an operator's replay or force, never by a worker.
-  const workerTransitions = ['claim', 'skip', 'retry', 'sent', 'failed', 'unknown', 'sweep'] as const;
-  for (const name of workerTransitions) {
-    const spec = TRANSITIONS[name];
-    if (spec.to === 'pending') expect(spec.from).not.toContain('sent');
+it('no worker or sweep transition leaves sent, failed or unknown', () => {
+  for (const spec of Object.values(TRANSITIONS)) {
+    if (spec.by === 'operator') continue;
+    for (const status of ['sent', 'failed', 'unknown'] as const) expect(spec.from).not.toContain(status);
   }
-  expect(TRANSITIONS.retry.from).toEqual(['sending', 'unknown']);
-  expect(TRANSITIONS.retry.token).toBe(true);
 });
 
 it('only one of two claims wins a row; the loser sees nothing to claim', async () => {
@@ -50,41 +50,72 @@ it('only one of two claims wins a row; the loser sees nothing to claim', async (
   expect((await events(id)).map((e) => e.event)).toEqual(['queued', 'claimed']);
 });
 
-it('a transition under another claim token moves nothing and says so', async () => {
+it('a transition under another lease moves nothing and says so', async () => {
   const { id, groupKey } = await pendingRow();
   const mine = await claim(groupKey);
-  const other = await transition(t.app.db, 'sent', { ids: [id], claimToken: 'not-mine', actor: 'x', detail: '250', messageId: 'm@x' });
+  expect(await row(id)).toMatchObject({ status: 'sending', lease_owner: mine.owner, attempts: 1, handed_over_at: null });
+  const other = await transition('sent', { ids: [id], owner: 'not-mine', actor: 'x', detail: '250', messageId: 'm@x' });
   expect(other).toMatchObject({ moved: [], missed: [id] });
   expect((await row(id)).status).toBe('sending');
-  const ok = await transition(t.app.db, 'sent', { ids: [id], claimToken: mine.token, actor: 'w', detail: '250 ok', messageId: 'm@x' });
+  const ok = await transition('sent', { ids: [id], owner: mine.owner, actor: 'w', detail: '250 ok', messageId: 'm@x' });
   expect(ok.moved.map((r) => r.id)).toEqual([id]);
-  expect(await row(id)).toMatchObject({ status: 'sent', message_id: 'm@x' });
+  expect(await row(id)).toMatchObject({ status: 'sent', message_id: 'm@x', lease_expires_at: null });
+  expect((await events(id)).map((e) => e.event)).toEqual(['queued', 'claimed', 'sent']);
   // Once sent, nothing a worker does moves it: not a retry, not a failure.
-  for (const name of ['retry', 'failed', 'unknown'] as const) {
-    expect((await transition(t.app.db, name, { ids: [id], claimToken: mine.token, actor: 'w', detail: 'late' })).missed).toEqual([id]);
+  for (const name of ['retry', 'failed', 'unknown', 'unreachable'] as const) {
+    expect((await transition(name, { ids: [id], owner: mine.owner, actor: 'w', detail: 'late' })).missed).toEqual([id]);
   }
   expect((await row(id)).status).toBe('sent');
 });
 
-it('the sweep passes over a claim whose attempt holds its lock, and takes one that nobody holds', async () => {
-  const { id, groupKey } = await pendingRow();
-  const mine = await claim(groupKey);
-  await sql`update reminder_ledger set claimed_at = now() - interval '1 hour' where id = ${id}`.execute(t.app.db);
-  // A live attempt holds the row's lock during the hand-over: simulate it with a second connection.
-  const locker = t.app.db.transaction().execute(async (trx) => {
-    await trx.selectFrom('reminder_ledger').select('id').where('id', '=', id).forUpdate().execute();
-    expect(await sweepStaleClaims(t.app.db, 0, 'sweep')).toEqual([]);
-  });
-  await locker;
-  expect((await row(id)).status).toBe('sending');
-  expect(await sweepStaleClaims(t.app.db, 0, 'sweep')).toEqual([id]);
-  expect((await row(id)).status).toBe('unknown');
-  // The attempt was alive after all and its send succeeded: the ledger keeps that.
-  await transition(t.app.db, 'sent', { ids: [id], claimToken: mine.token, actor: 'w', detail: '250 ok', messageId: 'late@x' });
-  expect(await row(id)).toMatchObject({ status: 'sent', message_id: 'late@x' });
+it('the sweep leaves a live lease alone whatever its age, and settles an expired one by its hand-over mark', async () => {
+  const a = await pendingRow(30, 'a@example.com');
+  const b = await pendingRow(30, 'b@example.com');
+  const claimA = await claim(a.groupKey);
+  const claimB = await claim(b.groupKey);
+  await sql`update reminder_ledger set claimed_at = now() - interval '1 hour'`.execute(t.app.db);
+  expect(await settleExpiredLeases(t.app.db, 'sweep', settings)).toEqual({ pending: [], unknown: [] });
+  // B reached SMTP; A did not. Both attempts then die: their leases run out.
+  expect((await transition('handOver', { ids: [b.id], owner: claimB.owner, actor: 'w', messageId: 'b@x' })).moved).toHaveLength(1);
+  await expireLease(a.id);
+  await expireLease(b.id);
+  const settled = await settleExpiredLeases(t.app.db, 'sweep', settings);
+  expect(settled.pending.map((r) => r.id)).toEqual([a.id]);
+  expect(settled.unknown.map((r) => r.id)).toEqual([b.id]);
+  expect(await row(a.id)).toMatchObject({ status: 'pending', lease_owner: null, handed_over_at: null });
+  expect(await row(b.id)).toMatchObject({ status: 'unknown', message_id: 'b@x', reason: expect.stringMatching(/may have been delivered/) });
+  // A late outcome of either attempt moves nothing: `sent` only from `sending`, under the lease.
+  expect((await transition('sent', { ids: [b.id], owner: claimB.owner, actor: 'w', detail: '250' })).missed).toEqual([b.id]);
+  expect((await transition('handOver', { ids: [a.id], owner: claimA.owner, actor: 'w' })).missed).toEqual([a.id]);
+  // The expired lease cannot be marked handed over nor extended by its old owner either.
+  expect((await row(b.id)).status).toBe('unknown');
 });
 
-it('a retried job never sends an offset after a smaller one of the same expiry went out', async () => {
+it('an expired lease cannot be marked handed over: the attempt must not send', async () => {
+  const { id, groupKey } = await pendingRow();
+  const mine = await claim(groupKey);
+  await expireLease(id);
+  expect((await transition('handOver', { ids: [id], owner: mine.owner, actor: 'w' })).missed).toEqual([id]);
+  expect((await row(id)).handed_over_at).toBeNull();
+});
+
+it('a replay waits out a lease and its grace; an unreached SMTP server gives the attempt back', async () => {
+  const { id, groupKey } = await pendingRow();
+  const first = await claim(groupKey);
+  await transition('unreachable', { ids: [id], owner: first.owner, actor: 'w', detail: 'ECONNREFUSED' });
+  expect(await row(id)).toMatchObject({ status: 'pending', attempts: 0 });
+  const second = await claim(groupKey);
+  await transition('handOver', { ids: [id], owner: second.owner, actor: 'w' });
+  await transition('unknown', { ids: [id], owner: second.owner, actor: 'w', detail: 'lost after body' });
+  await sql`update reminder_ledger set lease_expires_at = now() + interval '1 minute' where id = ${id}`.execute(t.app.db);
+  expect((await applyTransition(t.app.db, 'replay', { ids: [id], actor: 'op' }, { leaseMs: 60_000, replayGraceMs: 0 })).missed).toEqual([id]);
+  await expireLease(id);
+  expect((await applyTransition(t.app.db, 'replay', { ids: [id], actor: 'op' }, { leaseMs: 60_000, replayGraceMs: 60_000 })).missed).toEqual([id]);
+  expect((await applyTransition(t.app.db, 'replay', { ids: [id], actor: 'op' }, { leaseMs: 60_000, replayGraceMs: 0 })).moved).toHaveLength(1);
+  expect(await row(id)).toMatchObject({ status: 'pending', lease_owner: null, handed_over_at: null });
+});
+
+it('a claim never sends an offset after a smaller one of the same expiry went out; a failed row is never reopened by a job', async () => {
   const { orderId } = await insertOrder(t.app.db, { contacts: [{ email: 'series@example.com' }] });
   await insertLicense(t.app.db, { orderId, expiresOn: addDays(T, 30) });
   await t.scan(T);
@@ -92,14 +123,19 @@ it('a retried job never sends an offset after a smaller one of the same expiry w
   await t.app.db.updateTable('reminder_ledger').set({ status: 'failed', reason: '550 refused' }).execute();
   await t.scan(addDays(T, 16));
   await t.app.db.updateTable('reminder_ledger').set({ status: 'sent' }).where('offset_days', '=', 14).execute();
-  // Bull Board's retry of the old 30-day job: the failed row is reopened, then skipped.
-  const result = await claimNext(t.app.db, t.config, { groupKey: thirty!.group_key, limit: 40, actor: 'w', reopenIds: [thirty!.id], earlierClaimGraceMs: 60_000 });
-  expect(result.reopened).toEqual([thirty!.id]);
+  // A retried or stale job of the 30-day group: the failed row stays failed.
+  const stale = await claim(thirty!.group_key);
+  expect(stale.examined).toBe(0);
+  expect((await row(thirty!.id)).status).toBe('failed');
+  // Pending again (as a replay would make it), the series rule skips it.
+  await t.app.db.updateTable('reminder_ledger').set({ status: 'pending' }).where('id', '=', thirty!.id).execute();
+  const result = await claim(thirty!.group_key);
   expect(result.rows).toEqual([]);
   expect(result.skipped).toEqual([{ id: thirty!.id, reason: expect.stringContaining('superseded: the 14-day reminder') }]);
+  expect((await row(thirty!.id)).status).toBe('skipped');
   // A forced re-send is the operator's explicit exception.
   await t.app.db.updateTable('reminder_ledger').set({ status: 'pending', forced: true }).where('id', '=', thirty!.id).execute();
-  const forced = await claimNext(t.app.db, t.config, { groupKey: thirty!.group_key, limit: 40, actor: 'w', earlierClaimGraceMs: 60_000 });
+  const forced = await claim(thirty!.group_key);
   expect(forced.rows.map((r) => r.id)).toEqual([thirty!.id]);
 });
 
@@ -108,7 +144,7 @@ it('claims at most the limit; the rest of the group stays pending for the next e
   for (let i = 0; i < 5; i++) await insertLicense(t.app.db, { orderId, expiresOn: addDays(T, 30), key: `K-${i}` });
   await t.scan(T);
   const groupKey = (await t.app.db.selectFrom('reminder_ledger').select('group_key').executeTakeFirstOrThrow()).group_key;
-  const first = await claimNext(t.app.db, t.config, { groupKey, limit: 2, actor: 'w', earlierClaimGraceMs: 60_000 });
+  const first = await claimNext(t.app.db, t.config, { groupKey, limit: 2, actor: 'w' }, settings);
   expect(first.rows).toHaveLength(2);
   expect(first.input?.items).toHaveLength(2);
   const statuses = await t.app.db.selectFrom('reminder_ledger').select('status').execute();

@@ -221,21 +221,26 @@ async function jobOfGroup(groupKey: string, state: 'failed' | 'completed') {
 }
 
 describe('retrying a send job from the dashboard', () => {
-  it('a retried failed job delivers once after the refusal is lifted; a retried completed job sends nothing', async () => {
+  it('a retried failed job reopens nothing (only a replay does); a retried completed job sends nothing', async () => {
     const id = await bouncedOnce('retry@example.com', 'KEY-RETRY');
     const [row] = await ledger();
     const job = await jobOfGroup(row!.group_key, 'failed');
     expect(await job?.getState()).toBe('failed');
 
+    // The dashboard's retry re-runs the job: its group has nothing pending, so nothing goes out.
     await job!.retry('failed');
+    await drain();
+    expect(to('retry@example.com')).toHaveLength(0);
+    expect((await ledger())[0]).toMatchObject({ id, status: 'failed', attempts: 1 });
+    // The operator's replay is the one way back.
+    await replayRows({ ids: [id] });
     await drain();
     expect(to('retry@example.com')).toHaveLength(1);
     expect((await ledger())[0]).toMatchObject({ id, status: 'sent', attempts: 2 });
     const trail = await events(id);
     expect(trail.map((e) => e.event)).toEqual(['queued', 'claimed', 'failed', 'replayed', 'claimed', 'sent']);
-    expect(trail[3]).toMatchObject({ actor: 'dashboard retry', status: 'pending' });
 
-    const done = await jobOfGroup(row!.group_key, 'completed');
+    const done = await jobOfGroup(trail.length ? (await ledger())[0]!.group_key : row!.group_key, 'completed');
     expect(await done?.getState()).toBe('completed');
     await done!.retry('completed');
     await drain();
@@ -246,7 +251,7 @@ describe('retrying a send job from the dashboard', () => {
   it('a retried job never re-sends rows that became unknown', async () => {
     const id = await bouncedOnce('unsure@example.com', 'KEY-UNSURE');
     // As if the outcome had been ambiguous (connection lost after DATA): only an operator replays it.
-    await t.app.db.updateTable('reminder_ledger').set({ status: 'unknown', reason: 'connection lost after DATA', claim_token: null }).where('id', '=', id).execute();
+    await t.app.db.updateTable('reminder_ledger').set({ status: 'unknown', reason: 'connection lost after DATA', claim_token: null, lease_expires_at: null }).where('id', '=', id).execute();
     const [row] = await ledger();
     await (await jobOfGroup(row!.group_key, 'failed'))!.retry('failed');
     await drain();

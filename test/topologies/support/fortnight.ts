@@ -52,6 +52,8 @@ export interface FortnightReport {
   /** Advisory locks still held once both `migrate` processes had exited (must be none). */
   migrationLocksLeft: number;
   processExits: Array<number | string>;
+  /** Exit codes of the `work --drain` runs started just before the fault: a failover must not end them in error. */
+  drainExits: Array<number | string>;
 }
 
 export const FIRST_DAY = '2027-09-06';
@@ -126,6 +128,7 @@ export async function runFortnight(topology: Topology): Promise<FortnightReport>
   const producer = createRedis(config.redis, 'producer');
   let scanQueue: Queue | undefined;
   const processes: ReturnType<typeof spawnCli>[] = [];
+  const drains: ReturnType<typeof spawnCli>[] = [];
   try {
     // Two hosts migrating at once: one applies, the other waits for the lock and finds nothing to do.
     step(topology.name, 'migrating from two processes at once');
@@ -198,7 +201,9 @@ export async function runFortnight(topology: Topology): Promise<FortnightReport>
         const before = smtp.received.length;
         await until(() => smtp.received.length >= before + 5, 'the burst to start arriving', 60_000);
         const open = await db.selectFrom('reminder_ledger').select(sql<string>`count(*)`.as('n')).where('status', 'in', ['pending', 'sending']).executeTakeFirstOrThrow();
-        step(topology.name, `injecting the fault with ${open.n} reminders pending`);
+        step(topology.name, `injecting the fault with ${open.n} reminders pending, two drains running`);
+        // As a cron-driven deployment would: drains running through the fault must end cleanly.
+        drains.push(spawnCli(['work', '--drain', '--max-wait', '600'], env), spawnCli(['work', '--drain', '--max-wait', '600'], env));
         const faultAt = Date.now();
         fault = `${await topology.fault.inject({ queuePrefix: config.queuePrefix })} with ${open.n} reminders pending`;
         recovery = timeRecovery(topology.fault.probe, faultAt);
@@ -233,6 +238,8 @@ export async function runFortnight(topology: Topology): Promise<FortnightReport>
     step(topology.name, `ledger settled; ${smtp.received.length} emails; stopping the processes`);
     for (const p of processes) p.kill('SIGTERM');
     const processExits = await Promise.all(processes.map(exited));
+    const drainExits = await Promise.all(drains.map(exited));
+    for (const [i, drain] of drains.entries()) if (drainExits[i] !== 0) step(topology.name, `drain ${i} exited ${drainExits[i]}:\n${drain.output().slice(-3000)}`);
 
     const rows = await db.selectFrom('reminder_ledger').select(['id', 'status', 'reason']).execute();
     const deliveries = new Map<string, number>();
@@ -257,14 +264,15 @@ export async function runFortnight(topology: Topology): Promise<FortnightReport>
       unknownWithoutReason: due.filter((r) => r.status === 'unknown' && !r.reason).length,
       migrationLocksLeft,
       processExits,
+      drainExits,
     };
   } catch (error) {
     // What the processes said is the best clue to a stuck run.
     step(topology.name, `failed: ${(error as Error).message}\n${processes.map((p, i) => `--- process ${i}\n${p.output().slice(-3000)}`).join('\n')}`);
     throw error;
   } finally {
-    for (const p of processes) if (p.exitCode === null) p.kill('SIGKILL');
-    await Promise.all(processes.map(exited));
+    for (const p of [...processes, ...drains]) if (p.exitCode === null) p.kill('SIGKILL');
+    await Promise.all([...processes, ...drains].map(exited));
     await scanQueue?.close().catch(() => undefined);
     producer.disconnect();
     await db.destroy().catch(() => undefined);
@@ -315,4 +323,7 @@ export function expectExactlyOnce(report: FortnightReport): void {
     migrationLocksLeft: 0,
   });
   expect(report.processExits).toEqual([0, 0, 0, 0, 0]);
+  expect(report.drainExits.every((code) => code === 0)).toBe(true);
+  // Sends resume within 30 s of the service answering again (leases settle, retries are promoted).
+  if (report.serviceBackMs !== null && report.sendsResumedMs !== null) expect(report.sendsResumedMs - report.serviceBackMs).toBeLessThanOrEqual(30_000);
 }
