@@ -160,6 +160,25 @@ const schema = z.object({
   ADMIN_TOKEN: z.string().trim().default(''),
   UNSUBSCRIBE_SECRET: z.string().trim().default('').refine((value) => value === '' || value.length >= 16, 'must be at least 16 characters (e.g. `openssl rand -hex 32`)'),
   DATABASE_RECONNECT_MS: integer(0, 3_600_000).default(60_000),
+  // Envelope sender base for VERP (bounces+<token>@domain): each bounce names its reminder. Empty: MAIL_FROM.
+  BOUNCE_ADDRESS: z.union([z.literal(''), email]).default(''),
+  // Bounce mailbox the daemon polls (imap:// or imaps://user:pass@host/INBOX). Empty: not polled.
+  BOUNCE_IMAP_URL: connectionUrl(['imap:', 'imaps:'], { emptyAllowed: true }).default(''),
+  // Folder of the bounce mailbox that processed messages are moved to (never deleted).
+  BOUNCE_IMAP_PROCESSED: z.string().trim().min(1).default('Processed'),
+  // How often (seconds) the daemon looks into the bounce mailbox.
+  BOUNCE_IMAP_POLL_SECONDS: integer(1, 86_400).default(60),
+  // Soft bounces (4.x.x) of one address within SOFT_BOUNCE_WINDOW_DAYS that suppress it.
+  SOFT_BOUNCE_LIMIT: integer(1, 1000).default(3),
+  SOFT_BOUNCE_WINDOW_DAYS: integer(1, 3650).default(30),
+  // Amazon SNS topics whose SES notifications /webhooks/ses accepts (comma-separated ARNs). Empty: endpoint off.
+  SES_SNS_TOPIC_ARNS: z.string().trim().default(''),
+  // SendGrid's signed event webhook verification key (base64 ECDSA public key). Empty: endpoint off.
+  SENDGRID_WEBHOOK_PUBLIC_KEY: z.string().trim().default(''),
+  // user:password that Postmark's webhook sends as HTTP basic auth. Empty: endpoint off.
+  POSTMARK_WEBHOOK_AUTH: z.union([z.literal(''), z.string().trim().regex(/^[^:]+:.{8,}$/, 'must be user:password (a password of 8 characters or more)')]).default(''),
+  // Mailgun's HTTP webhook signing key (HMAC). Empty: endpoint off.
+  MAILGUN_WEBHOOK_SIGNING_KEY: z.string().trim().default(''),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -209,6 +228,19 @@ export interface Config {
   /** HMAC key of unsubscribe links. Required once PUBLIC_URL is not a loopback address. */
   readonly unsubscribeSecret: string;
   readonly logLevel: Raw['LOG_LEVEL'];
+  /** VERP base address: the envelope sender of each reminder is `local+<token>@domain`. Empty: MAIL_FROM. */
+  readonly bounceAddress: string;
+  /** The bounce mailbox polled by the daemon; empty when there is none. */
+  readonly bounceImapUrl: string;
+  readonly bounceImapProcessed: string;
+  readonly bounceImapPollSeconds: number;
+  readonly softBounceLimit: number;
+  readonly softBounceWindowDays: number;
+  /** SNS topic ARNs whose SES notifications are accepted; empty: /webhooks/ses is off. */
+  readonly sesSnsTopicArns: readonly string[];
+  readonly sendgridWebhookPublicKey: string;
+  readonly postmarkWebhookAuth: string;
+  readonly mailgunWebhookSigningKey: string;
 }
 
 /** Used only while links point at this machine: anyone could forge tokens with a known key. */
@@ -258,6 +290,16 @@ function fromRaw(raw: Raw): Config {
     adminToken: raw.ADMIN_TOKEN,
     unsubscribeSecret: raw.UNSUBSCRIBE_SECRET || LOCAL_ONLY_UNSUBSCRIBE_SECRET,
     logLevel: raw.LOG_LEVEL,
+    bounceAddress: raw.BOUNCE_ADDRESS.toLowerCase(),
+    bounceImapUrl: raw.BOUNCE_IMAP_URL,
+    bounceImapProcessed: raw.BOUNCE_IMAP_PROCESSED,
+    bounceImapPollSeconds: raw.BOUNCE_IMAP_POLL_SECONDS,
+    softBounceLimit: raw.SOFT_BOUNCE_LIMIT,
+    softBounceWindowDays: raw.SOFT_BOUNCE_WINDOW_DAYS,
+    sesSnsTopicArns: Object.freeze(raw.SES_SNS_TOPIC_ARNS.split(',').map((arn) => arn.trim()).filter(Boolean)),
+    sendgridWebhookPublicKey: raw.SENDGRID_WEBHOOK_PUBLIC_KEY,
+    postmarkWebhookAuth: raw.POSTMARK_WEBHOOK_AUTH,
+    mailgunWebhookSigningKey: raw.MAILGUN_WEBHOOK_SIGNING_KEY,
   });
 }
 
@@ -272,15 +314,16 @@ export function rawEnvironment(): Record<string, string | undefined> {
 }
 
 /** Never echoed in an error message. */
-const SECRET_VARIABLES = new Set(['UNSUBSCRIBE_SECRET', 'ADMIN_TOKEN']);
+const SECRET_VARIABLES = new Set(['UNSUBSCRIBE_SECRET', 'ADMIN_TOKEN', 'POSTMARK_WEBHOOK_AUTH', 'MAILGUN_WEBHOOK_SIGNING_KEY']);
 
 /**
  * The values no log line, error message or metric may show: tokens, keys and the passwords of
  * the connection URLs. The logger masks each of them wherever it appears.
  */
 export function secretsOf(config: Config): string[] {
-  const passwords = [config.databaseUrl, config.redisUrl, config.smtpUrl].map(urlPassword);
-  return [config.adminToken, config.unsubscribeSecret, ...passwords].filter((secret) => secret.length >= 4);
+  const passwords = [config.databaseUrl, config.redisUrl, config.smtpUrl, config.bounceImapUrl].map(urlPassword);
+  const postmarkPassword = config.postmarkWebhookAuth.slice(config.postmarkWebhookAuth.indexOf(':') + 1);
+  return [config.adminToken, config.unsubscribeSecret, config.mailgunWebhookSigningKey, postmarkPassword, ...passwords].filter((secret) => secret.length >= 4);
 }
 
 /**

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerBounceCommands } from './commands/bounces';
 import { registerDemoDataCommand } from './commands/demo-data';
 import { registerForecastCommand } from './commands/forecast';
 import { registerMigrateCommand } from './commands/migrate';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerWorkCommands(program);
   registerOpsCommands(program);
   registerDemoDataCommand(program);
+  registerBounceCommands(program);
   registerTemplateCommands(program);
   const templates = program.commands.find((c) => c.name() === 'templates');
   if (templates) registerTemplateVersionCommand(templates);

@@ -2,6 +2,7 @@ import { type Kysely, type Migration, type MigrationResultSet, Migrator } from '
 import * as portalTables from './migrations/0001-portal-tables';
 import * as deliveryLedger from './migrations/0002-delivery-ledger';
 import * as deliveryCore from './migrations/0003-delivery-core';
+import * as bounces from './migrations/0008-bounces';
 import type { Database } from './types';
 
 /** Migrations in order; listed here rather than read from disk so that ts and built js agree. */
@@ -9,6 +10,7 @@ export const migrations: Record<string, Migration> = {
   '0001-portal-tables': portalTables,
   '0002-delivery-ledger': deliveryLedger,
   '0003-delivery-core': deliveryCore,
+  '0008-bounces': bounces,
 };
 
 /** Applies every pending migration. Idempotent; Kysely's advisory lock makes concurrent runs safe. */

@@ -37,6 +37,8 @@ export const TRANSITIONS = {
   force: { from: ['sent'], to: 'pending', event: 'replayed', token: false },
   /** A finished send job retried from the dashboard: its failed rows are replayed. */
   reopen: { from: ['failed'], to: 'pending', event: 'replayed', token: false },
+  /** A hard bounce arrived for a delivered reminder: the address is dead (its reason is kept). */
+  bounce: { from: ['sent'], to: 'bounced', event: 'bounced', token: false },
 } as const satisfies Record<string, { from: readonly LedgerStatus[]; to: LedgerStatus; event: LedgerEvent; token: boolean }>;
 
 export type TransitionName = keyof typeof TRANSITIONS;
@@ -80,7 +82,7 @@ export async function transition(db: Db, name: TransitionName, request: Transiti
   if (spec.token && !request.claimToken) throw new Error(`the ${name} transition needs the claim token of the attempt`);
   if (request.ids.length === 0) return { transition: name, moved: [], missed: [] };
   const run = async (trx: Transaction<Database>) => {
-    const keepsReason = spec.to === 'failed' || spec.to === 'skipped' || spec.to === 'unknown';
+    const keepsReason = spec.to === 'failed' || spec.to === 'skipped' || spec.to === 'unknown' || spec.to === 'bounced';
     const moved = await trx
       .updateTable('reminder_ledger')
       .set({
