@@ -20,7 +20,7 @@ export interface BounceReport {
 }
 
 const ENHANCED = /\b([245])\.(\d{1,3})\.(\d{1,3})\b/;
-const BASIC = /(?:^|[^\d.])([245])(\d\d)(?=[\s-]|$)/m;
+const BASIC = /(?:^|[^\d.])([245])(\d\d)(?=[\s:-]|$)/m;
 
 /** The enhanced status code in a text (`5.1.1`), or one made from a basic SMTP code (`550` → `5.0.0`). */
 export function statusIn(text: string | null | undefined): string | null {
@@ -37,8 +37,9 @@ const BLOCK_WORDS = /\b(spam|spamhaus|blocked|blocklist|blacklist|block list|rep
 
 /**
  * Hard or soft, from the status code and the diagnostic. 5.x.x is hard, 4.x.x soft, with two
- * exceptions a postmaster makes: a full mailbox or an oversized message (5.2.x) and a block of
- * the sender for spam, policy or reputation (5.7.x saying so) do not mean the address is dead,
+ * exceptions a postmaster makes: a full mailbox or an oversized message (5.2.2, 5.2.3) and a block of
+ * the sender for spam, policy or reputation (5.7.x saying so) do not mean the address is dead
+ * (5.2.1, a disabled mailbox, does),
  * so they count as soft.
  */
 export function classifyStatus(status: string | null, diagnostic: string | null, action?: string | null): BounceType {
@@ -52,7 +53,7 @@ export function classifyStatus(status: string | null, diagnostic: string | null,
   }
   if (code.startsWith('4.')) return 'soft';
   if (code.startsWith('5.')) {
-    if (code.startsWith('5.2.')) return 'soft';
+    if (code === '5.2.2' || code === '5.2.3') return 'soft';
     if (code.startsWith('5.7.') && diagnostic && BLOCK_WORDS.test(diagnostic) && !/\b(user|mailbox|recipient|address)\b[^.]*\b(unknown|not exist|invalid|disabled|not found)/i.test(diagnostic)) return 'soft';
     return 'hard';
   }

@@ -42,7 +42,7 @@ export async function parseBounceMessage(raw: Buffer, secret: string): Promise<P
       const reports = fromDeliveryStatus(dsn.content.toString('utf8'), base);
       if (reports.length > 0) return { reports, problem: null };
     }
-    return fromPlainBounce(mail, base);
+    return fromPlainBounce(mail, base, text);
   } catch (error) {
     return { reports: [], problem: `could not read the report: ${(error as Error)?.message ?? String(error)}` };
   }
@@ -104,11 +104,13 @@ const HARD_WORDS = /does not exist|doesn't exist|user unknown|unknown user|no su
 const SOFT_WORDS = /mailbox (is )?full|over quota|quota exceeded|temporar(y|ily)|try again later/i;
 
 /** Bounces that are not DSNs: the human text of Exim, qmail, old Yahoo and others. */
-function fromPlainBounce(mail: ParsedMail, base: Pick<BounceReport, 'messageId' | 'verpLedgerIds'>): ParsedMessage {
+function fromPlainBounce(mail: ParsedMail, base: Pick<BounceReport, 'messageId' | 'verpLedgerIds'>, raw: string): ParsedMessage {
   const from = mail.from?.text ?? '';
   const subject = mail.subject ?? '';
   const autoReply = /auto-replied|auto-generated/i.test(String(mail.headers.get('auto-submitted') ?? '')) && !BOUNCE_SENDER.test(from);
-  const body = (mail.text ?? '').slice(0, 200_000);
+  // A multipart whose boundary never appears leaves no text part: read the raw body instead.
+  const rawBody = raw.slice(Math.max(0, raw.search(/\r?\n\r?\n/)));
+  const body = (mail.text?.trim() ? mail.text : rawBody).slice(0, 200_000);
   const isBounce = !autoReply && (BOUNCE_SENDER.test(from) || BOUNCE_SUBJECT.test(subject) || !!mail.headers.get('x-failed-recipients'));
   if (!isBounce) {
     const complaint = COMPLAINT_SUBJECT.test(subject) && base.messageId;
@@ -123,7 +125,8 @@ function fromPlainBounce(mail: ParsedMail, base: Pick<BounceReport, 'messageId' 
   const diagnostic = diagnosticLine(body);
   const status = statusIn(diagnostic) ?? statusIn(body.match(/\(#([45]\.\d{1,3}\.\d{1,3})\)/)?.[1]);
   let type = classifyStatus(status, diagnostic, DELAY_WORDS.test(subject) || (DELAY_WORDS.test(body) && !status?.startsWith('5')) ? 'delayed' : 'failed');
-  if (!status && type !== 'delay') type = HARD_WORDS.test(body) ? 'hard' : SOFT_WORDS.test(body) ? 'soft' : type;
+  // With no code, only plain words decide; a bounce saying neither (cut short, say) acts on nothing.
+  if (!status && type !== 'delay') type = HARD_WORDS.test(body) ? 'hard' : SOFT_WORDS.test(body) ? 'soft' : 'unknown';
   if (recipients.length === 0) recipients.push('');
   return {
     reports: recipients.map((recipient) => ({ ...base, type, recipient: recipient || null, status, diagnostic: diagnostic ?? subject })),
