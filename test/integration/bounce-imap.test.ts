@@ -31,7 +31,11 @@ async function withMailbox<T>(run: (client: ImapFlow) => Promise<T>): Promise<T>
     await client.logout();
   }
 }
-const countIn = (folder: string) => withMailbox(async (c) => (await c.status(folder, { messages: true })).messages ?? 0);
+const countIn = (folder: string) =>
+  withMailbox(async (c) => {
+    const status = await c.status(folder, { messages: true });
+    return status ? (status.messages ?? 0) : -1;
+  });
 
 describe('the bounce mailbox over IMAP (Dovecot)', () => {
   it('ingests each message, moves it to Processed (never deletes), and acts on the bounce', async () => {

@@ -3,16 +3,16 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { ingestRawMessage } from '../../src/bounces/ingest';
-import { sendSalesDigest } from '../../src/bounces/sales-digest';
+import { sendSalesDigest, startSalesDigestLoop } from '../../src/bounces/sales-digest';
 import { listUnreachable } from '../../src/bounces/unreachable';
 import { deliverabilityReport } from '../../src/bounces/deliverability';
-import { addDays } from '../../src/dates';
+import { addDays, businessDate } from '../../src/dates';
 import { unsuppressAddress } from '../../src/ops/holds';
 import { runCli } from '../helpers/cli';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { useMailTestEnv } from '../helpers/mail-test-env';
 import type { SmtpTestServer } from '../helpers/smtp';
-import type { TestEnv } from '../helpers/test-env';
+import { type TestEnv, waitFor } from '../helpers/test-env';
 
 const DIR = path.resolve(__dirname, '../fixtures/bounces');
 const T = '2027-05-03';
@@ -254,6 +254,39 @@ describe('end to end: VERP, a hard bounce, the next reminder, sales', () => {
   });
 });
 
+describe('the daily digest and `reminders unreachable`', () => {
+  it('the daemon loop sends today\'s digest once today\'s scan is done, once however often it checks', async () => {
+    const today = businessDate(new Date(), t.config.timezone);
+    const { orderId } = await insertOrder(t.app.db, { orderNumber: 'ORD-TODAY', customerName: 'Bounced Everywhere', contacts: [{ email: 'a@gone.example' }, { email: 'b@gone.example' }] });
+    await insertLicense(t.app.db, { orderId, expiresOn: addDays(today, 20), key: 'KEY-TODAY' });
+    await t.app.db.insertInto('suppressed_addresses').values([{ address: 'a@gone.example', reason: 'hard bounce: 5.1.1' }, { address: 'b@gone.example', reason: 'complaint: marked as spam' }]).execute();
+    const digestDeps = { db: t.app.db, mailer: () => t.app.mailer(), config: t.config, logger: t.app.logger };
+    const stop = startSalesDigestLoop(digestDeps, 20);
+    try {
+      // No digest before today's scan has completed.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(smtp.received.filter((m) => m.to === 'sales@example.com')).toHaveLength(0);
+      await t.app.db.insertInto('scan_runs').values({ scan_date: today, completed_at: new Date(), duration_ms: 1 }).execute();
+      await waitFor(() => smtp.received.some((m) => m.to === 'sales@example.com'), 'the sales digest');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    } finally {
+      stop();
+    }
+    const digests = smtp.received.filter((m) => m.to === 'sales@example.com');
+    expect(digests).toHaveLength(1);
+    expect(digests[0]!.parsed.text).toContain('Order ORD-TODAY — Bounced Everywhere');
+    expect(digests[0]!.parsed.text).toContain('b@gone.example: suppressed: complaint: marked as spam');
+    expect(await t.app.db.selectFrom('sales_digests').select(['orders']).where('digest_date', '=', today).executeTakeFirstOrThrow()).toEqual({ orders: 1 });
+
+    const json = await runCli(['unreachable', '--json'], t.env);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout.trim())).toMatchObject({ orderNumber: 'ORD-TODAY', contacts: [{ address: 'a@gone.example' }, { address: 'b@gone.example' }] });
+    const emailed = await runCli(['unreachable', '--email'], { ...t.env, SMTP_URL: smtp.url, SALES_EMAIL: 'sales@example.com' });
+    expect(emailed.stdout).toMatch(/Sent to sales@example\.com \(1 order\(s\)\)/);
+    expect(smtp.received.filter((m) => m.to === 'sales@example.com')).toHaveLength(2);
+  });
+});
+
 describe('reminders bounces ingest', () => {
   it('exits 0 for a message it cannot read (stored), and 75 when it cannot store it', async () => {
     const stored = await runCliWithInput(['bounces', 'ingest'], 'complete garbage \u0000\u0001');
@@ -280,4 +313,3 @@ async function runCliWithInput(args: string[], input: string, env: Record<string
   const code = await exited(child);
   return { code, stdout, stderr };
 }
-void runCli;
