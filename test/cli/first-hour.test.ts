@@ -217,7 +217,7 @@ describe('marketer', () => {
     expect(result.stdout).not.toMatch(/unknown variable "customerName"/);
   });
 
-  it('catches the templates guide's example subject written for one license', async () => {
+  it('catches the example subject of the templates guide written for one license', async () => {
     const readme = readFileSync(path.resolve(__dirname, '../../docs/templates.md'), 'utf8');
     const example = /## subject 30\n(.+)\n/.exec(readme)?.[1];
     expect(example).toBeDefined();
