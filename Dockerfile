@@ -2,7 +2,8 @@
 #   docker build -t renewal-reminders .
 #   docker run --rm --env-file .env renewal-reminders migrate
 #   docker run -d --env-file .env -e HTTP_HOST=0.0.0.0 -p 8080:8080 renewal-reminders   # start
-#   (HTTP_HOST=0.0.0.0 needs ADMIN_TOKEN: the daemon will not expose /admin/queues without it)
+#   (HTTP_HOST=0.0.0.0 needs a console account first: `docker run -i --rm --env-file .env
+#    renewal-reminders users add admin --role admin` with the password on standard input)
 # See the README, "Production", for the variables a deployment must set.
 
 # --- build: compile TypeScript to dist/ ---------------------------------------------------------

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
@@ -179,6 +180,20 @@ const schema = z.object({
   POSTMARK_WEBHOOK_AUTH: z.union([z.literal(''), z.string().trim().regex(/^[^:]+:.{8,}$/, 'must be user:password (a password of 8 characters or more)')]).default(''),
   // Mailgun's HTTP webhook signing key (HMAC). Empty: endpoint off.
   MAILGUN_WEBHOOK_SIGNING_KEY: z.string().trim().default(''),
+  // How long a console sign-in lasts before the person signs in again.
+  CONSOLE_SESSION_HOURS: integer(1, 720).default(12),
+  // Addresses of reverse proxies trusted to name the signed-in person (single sign-on); empty: none.
+  CONSOLE_TRUSTED_PROXIES: z
+    .string()
+    .trim()
+    .default('')
+    .refine((value) => value === '' || value.split(',').every((a) => isIP(a.trim()) !== 0), 'must be a comma-separated list of IP addresses, e.g. 127.0.0.1,10.0.0.5'),
+  // The header in which a trusted proxy names the console account (single sign-on).
+  CONSOLE_PROXY_USER_HEADER: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name')
+    .default('X-Forwarded-User'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -241,6 +256,11 @@ export interface Config {
   readonly sendgridWebhookPublicKey: string;
   readonly postmarkWebhookAuth: string;
   readonly mailgunWebhookSigningKey: string;
+  /** How long a console session lasts. */
+  readonly consoleSessionHours: number;
+  /** Proxy addresses whose `consoleProxyUserHeader` names the signed-in account; empty: no single sign-on. */
+  readonly consoleTrustedProxies: readonly string[];
+  readonly consoleProxyUserHeader: string;
 }
 
 /** Used only while links point at this machine: anyone could forge tokens with a known key. */
@@ -300,6 +320,13 @@ function fromRaw(raw: Raw): Config {
     sendgridWebhookPublicKey: raw.SENDGRID_WEBHOOK_PUBLIC_KEY,
     postmarkWebhookAuth: raw.POSTMARK_WEBHOOK_AUTH,
     mailgunWebhookSigningKey: raw.MAILGUN_WEBHOOK_SIGNING_KEY,
+    consoleSessionHours: raw.CONSOLE_SESSION_HOURS,
+    consoleTrustedProxies: Object.freeze(
+      raw.CONSOLE_TRUSTED_PROXIES.split(',')
+        .map((a) => a.trim())
+        .filter(Boolean),
+    ),
+    consoleProxyUserHeader: raw.CONSOLE_PROXY_USER_HEADER.toLowerCase(),
   });
 }
 

@@ -7,6 +7,7 @@ import { registerOpsCommands } from './commands/ops';
 import { registerScanCommand } from './commands/scan';
 import { registerTemplateVersionCommand } from './commands/template-versions';
 import { registerTemplateCommands } from './commands/templates';
+import { registerConsoleCommand, registerUsersCommand } from './commands/users';
 import { registerWorkCommands } from './commands/work';
 
 /** commander's `error: …` message as the one `reminders: …` line every other mistake is. */
@@ -32,6 +33,8 @@ export function buildProgram(): Command {
   registerOpsCommands(program);
   registerDemoDataCommand(program);
   registerBounceCommands(program);
+  registerUsersCommand(program);
+  registerConsoleCommand(program);
   registerTemplateCommands(program);
   const templates = program.commands.find((c) => c.name() === 'templates');
   if (templates) registerTemplateVersionCommand(templates);

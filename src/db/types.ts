@@ -168,6 +168,42 @@ export interface SalesDigestsTable {
   message_id: string | null;
 }
 
+export type ConsoleRole = 'viewer' | 'operator' | 'marketing' | 'admin';
+export const CONSOLE_ROLES: readonly ConsoleRole[] = ['viewer', 'operator', 'marketing', 'admin'];
+
+export interface ConsoleUsersTable {
+  name: string;
+  role: ConsoleRole;
+  password_hash: string;
+  created_at: Timestamp;
+  password_changed_at: Timestamp;
+}
+
+export interface ConsoleSessionsTable {
+  id: string;
+  user_name: string;
+  csrf_token: string;
+  created_at: Timestamp;
+  last_seen_at: Timestamp;
+  expires_at: Timestamp;
+}
+
+export interface ConsoleSignInFailuresTable {
+  id: GeneratedId;
+  user_name: string;
+  address: string;
+  at: Timestamp;
+}
+
+export interface ConsoleActionsTable {
+  id: GeneratedId;
+  at: Timestamp;
+  actor: string;
+  action: string;
+  target: string;
+  detail: string | null;
+}
+
 export interface Database {
   orders: OrdersTable;
   order_contacts: OrderContactsTable;
@@ -182,6 +218,10 @@ export interface Database {
   bounce_events: BounceEventsTable;
   suppression_log: SuppressionLogTable;
   sales_digests: SalesDigestsTable;
+  console_users: ConsoleUsersTable;
+  console_sessions: ConsoleSessionsTable;
+  console_sign_in_failures: ConsoleSignInFailuresTable;
+  console_actions: ConsoleActionsTable;
 }
 
 export type LedgerRow = Selectable<ReminderLedgerTable>;

@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { App } from '../app';
 import { webhookRoutes } from '../bounces/webhook-routes';
 import type { HttpsGet } from '../bounces/sns';
@@ -23,13 +23,14 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /**
- * The dashboard is write access to Redis: listening beyond loopback without ADMIN_TOKEN is a
- * configuration error, refused before anything starts.
+ * The console and the dashboard (write access to Redis) sit behind the console's sign-in:
+ * listening beyond loopback while no console account exists is a configuration error, refused
+ * before anything starts. `consoleAccounts` is the number of accounts in PostgreSQL.
  */
-export function assertSafeHttpExposure(config: Pick<Config, 'httpHost' | 'adminToken'>): void {
-  if (!isLoopbackHost(config.httpHost) && config.adminToken === '') {
+export function assertSafeHttpExposure(config: Pick<Config, 'httpHost'>, consoleAccounts: number): void {
+  if (!isLoopbackHost(config.httpHost) && consoleAccounts === 0) {
     throw new ConfigError(
-      `HTTP_HOST=${config.httpHost} is not a loopback address and ADMIN_TOKEN is empty: set ADMIN_TOKEN (e.g. \`openssl rand -hex 32\`) to protect /admin/queues, set HTTP_HOST=127.0.0.1, or start with --no-http`,
+      `HTTP_HOST=${config.httpHost} is not a loopback address and no console account exists: add one first (\`reminders users add NAME --role admin\`, password on standard input), set HTTP_HOST=127.0.0.1, or start with --no-http`,
     );
   }
 }
@@ -39,6 +40,8 @@ export interface HttpOptions {
   probeTimeoutMs?: number;
   /** Fetches Amazon SNS signing certificates (tests serve their own; production: HTTPS to SNS hosts only). */
   snsGet?: HttpsGet;
+  /** The operations console: its routes under /console, and the guard it puts on the dashboard. */
+  console?: { path: string; router: RequestHandler; dashboardGuard: RequestHandler };
 }
 
 /** The daemon's HTTP app: health, metrics, one-click unsubscribe, bounce webhooks and the queue dashboard. */
@@ -59,7 +62,13 @@ export function createHttpApp(app: App, options: HttpOptions = {}): express.Expr
   http.use(unsubscribeRoutes(app));
   // Bounce and complaint receivers: each verifies its vendor's signature on the raw body.
   http.use('/webhooks', webhookRoutes(app, { snsGet: options.snsGet }));
-  http.use(DASHBOARD_PATH, adminAuth(app.config.adminToken, DASHBOARD_PATH), dashboardHandler(app));
+  if (options.console) {
+    http.get('/', (_req, res) => res.redirect(303, options.console?.path ?? '/'));
+    http.use(options.console.path, options.console.router);
+    http.use(DASHBOARD_PATH, options.console.dashboardGuard, dashboardHandler(app));
+  } else {
+    http.use(DASHBOARD_PATH, adminAuth(app.config.adminToken, DASHBOARD_PATH), dashboardHandler(app));
+  }
 
   http.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     app.logger.error({ err: error, method: req.method, path: req.path }, 'http request failed');
@@ -73,7 +82,6 @@ export function createHttpApp(app: App, options: HttpOptions = {}): express.Expr
  * accepting, lets requests in flight finish for a moment, then drops what is left.
  */
 export async function startHttpServer(app: App, options: HttpOptions = {}): Promise<HttpServer> {
-  assertSafeHttpExposure(app.config);
   const { httpHost, httpPort } = app.config;
   const server = createServer(createHttpApp(app, options));
   await new Promise<void>((resolve, reject) => {
@@ -90,7 +98,9 @@ export async function startHttpServer(app: App, options: HttpOptions = {}): Prom
   });
   const { port } = server.address() as AddressInfo;
   const url = `http://${httpHost.includes(':') ? `[${httpHost}]` : httpHost}:${port}`;
-  app.logger.info({ url, healthz: `${url}/healthz`, metrics: `${url}/metrics`, dashboard: app.config.adminToken ? `${url}${DASHBOARD_PATH}` : 'disabled (no ADMIN_TOKEN)' }, `http server listening on ${url}`);
+  const dashboard = options.console || app.config.adminToken ? `${url}${DASHBOARD_PATH}` : 'disabled (no ADMIN_TOKEN)';
+  const consoleUrl = options.console ? `${url}${options.console.path}` : undefined;
+  app.logger.info({ url, console: consoleUrl, healthz: `${url}/healthz`, metrics: `${url}/metrics`, dashboard }, `http server listening on ${url}`);
 
   let closing: Promise<void> | undefined;
   return {

@@ -1,12 +1,11 @@
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { loadConfig } from '../../src/config';
 import { type PreviewServer, startPreviewServer } from '../../src/render/preview-server';
+import { launchBrowser, saveScreenshot } from '../helpers/browser';
 
-// Debian's chromium package (`apt-get install -y chromium`); CI installs the same.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TEMPLATES = path.resolve(__dirname, '../../templates');
 
 let dir: string;
@@ -15,16 +14,11 @@ let browser: Browser;
 let page: Page;
 
 beforeAll(async () => {
-  // Said plainly, rather than as playwright's launch error, to whoever runs `npm test` without it.
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: \`apt-get install -y chromium\` (or set CHROMIUM_PATH); the README's quick start lists it`);
   dir = mkdtempSync(path.join(os.tmpdir(), 'templates-preview-'));
   cpSync(TEMPLATES, dir, { recursive: true });
   const config = loadConfig({ TEMPLATES_DIR: dir, UNSUBSCRIBE_SECRET: 'test-unsubscribe-secret' });
   server = await startPreviewServer({ config, port: 0, host: '127.0.0.1' });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchBrowser();
   page = await browser.newPage();
 });
 
@@ -49,6 +43,7 @@ it('lists every variant and shows the selected one at desktop and mobile width w
     expect(await page.locator(`#${id}`).getAttribute('width')).toBe(String(width));
   }
   expect(await page.locator('#text').textContent()).toContain('Guten Tag Anna Schmidt,');
+  await saveScreenshot(page, 'templates-preview');
 
   await page.locator('nav a[data-variant="annual/en/expired"]').click();
   await page.waitForURL(/annual%2Fen%2Fexpired/);

@@ -168,12 +168,12 @@ describe('one-click unsubscribe', () => {
 });
 
 describe('the command line', () => {
-  it('refuses to start on a non-loopback HTTP_HOST without ADMIN_TOKEN, in one line', async () => {
-    const child = spawnCli(['start'], { ...t.env, HTTP_HOST: '0.0.0.0', ADMIN_TOKEN: '', LOG_LEVEL: 'info' });
+  it('refuses to start on a non-loopback HTTP_HOST while no console account exists, in one line', async () => {
+    const child = spawnCli(['start'], { ...t.env, HTTP_HOST: '0.0.0.0', LOG_LEVEL: 'info' });
     expect(await exited(child)).toBe(2);
     const lines = child.output().trim().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^reminders: HTTP_HOST=0\.0\.0\.0 is not a loopback address and ADMIN_TOKEN is empty: set ADMIN_TOKEN/);
+    expect(lines[0]).toMatch(/^reminders: HTTP_HOST=0\.0\.0\.0 is not a loopback address and no console account exists: add one first \(`reminders users add NAME --role admin`/);
     // Refused before anything started: no daily scan was scheduled.
     expect(await t.app.scanQueue().getJobSchedulers()).toEqual([]);
   });

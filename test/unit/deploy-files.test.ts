@@ -177,7 +177,7 @@ describe('deployment files', () => {
     const dir = brokenCopy((d) => editText(d, '.env.example', /^# LOG_LEVEL=info$/m, ''));
     expect(newProblems(dir)).toEqual([
       expect.stringMatching(/^docker-compose\.yml: line \d+: \$\{LOG_LEVEL\} is not listed in \.env\.example$/),
-      'docker-compose.yml: environment LOG_LEVEL (migrate, reminders, demo-data): not a variable documented in .env.example (typo?)',
+      'docker-compose.yml: environment LOG_LEVEL (migrate, console-admin, reminders, demo-data): not a variable documented in .env.example (typo?)',
       '.env.example: LOG_LEVEL (read by src/config.ts) is not documented',
     ]);
   });

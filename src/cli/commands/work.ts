@@ -131,21 +131,21 @@ failed or is unknown, ${DRAIN_UNFINISHED_EXIT} when it stopped (--max-wait, a si
 
   program
     .command('start')
-    .description('the daemon: daily scan scheduler (SCAN_CRON in REMINDER_TIMEZONE), scan and send workers, HTTP (health, metrics, dashboard)')
+    .description('the daemon: daily scan scheduler (SCAN_CRON in REMINDER_TIMEZONE), scan and send workers, HTTP (console, health, metrics, dashboard)')
     .option('--no-worker', 'schedule and scan only; run `reminders work` elsewhere to send')
-    .option('--no-http', 'serve no HTTP (no /healthz, /metrics, unsubscribe or dashboard)')
+    .option('--no-http', 'serve no HTTP (no console, /healthz, /metrics, unsubscribe or dashboard)')
     .action(async (options: { worker: boolean; http: boolean }) => {
-      const [{ withApp }, { startDaemon, untilSignal }, { assertSafeHttpExposure, startHttpServer }] = await Promise.all([
+      const [{ withApp }, { startDaemon, untilSignal }, { assertConsoleExposure, startConsoleHttpServer }] = await Promise.all([
         import('../with-app'),
         import('../../daemon'),
-        import('../../ops/http-server'),
+        import('../../console/serve'),
       ]);
       let logger: Logger | undefined;
       await withApp(
         async (app) => {
           logger = app.logger;
-          // Before anything starts: an exposed dashboard without a token is refused outright.
-          if (options.http) assertSafeHttpExposure(app.config);
+          // Before anything starts: an exposed console with no account to sign in is refused outright.
+          if (options.http) await assertConsoleExposure(app);
           if (options.worker) await warnIfSmtpDown(app);
           const processes = options.worker && app.config.workerProcesses > 1 ? app.config.workerProcesses : 0;
           await startDaemon(app, { sendWorker: options.worker && processes === 0, scanner: true });
@@ -155,7 +155,7 @@ failed or is unknown, ${DRAIN_UNFINISHED_EXIT} when it stopped (--max-wait, a si
             app.onClose(() => workers.stop());
           }
           if (options.http) {
-            const http = await startHttpServer(app);
+            const http = await startConsoleHttpServer(app);
             // Closed first on SIGTERM (releases run newest-first), then the workers drain.
             app.onClose(() => http.close());
           }
