@@ -4,6 +4,7 @@ import { registerDemoDataCommand } from './commands/demo-data';
 import { registerForecastCommand } from './commands/forecast';
 import { registerMigrateCommand } from './commands/migrate';
 import { registerOpsCommands } from './commands/ops';
+import { registerPruneCommand } from './commands/prune';
 import { registerScanCommand } from './commands/scan';
 import { registerTemplateVersionCommand } from './commands/template-versions';
 import { registerTemplateCommands } from './commands/templates';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerForecastCommand(program);
   registerWorkCommands(program);
   registerOpsCommands(program);
+  registerPruneCommand(program);
   registerDemoDataCommand(program);
   registerBounceCommands(program);
   registerUsersCommand(program);

@@ -2,6 +2,7 @@ import { type Kysely, type Migration, type MigrationResultSet, Migrator } from '
 import * as portalTables from './migrations/0001-portal-tables';
 import * as deliveryLedger from './migrations/0002-delivery-ledger';
 import * as deliveryCore from './migrations/0003-delivery-core';
+import * as ledgerRetention from './migrations/0006-ledger-retention';
 import * as consoleTables from './migrations/0007-console';
 import * as bounces from './migrations/0008-bounces';
 import type { Database } from './types';
@@ -11,6 +12,7 @@ export const migrations: Record<string, Migration> = {
   '0001-portal-tables': portalTables,
   '0002-delivery-ledger': deliveryLedger,
   '0003-delivery-core': deliveryCore,
+  '0006-ledger-retention': ledgerRetention,
   '0007-console': consoleTables,
   '0008-bounces': bounces,
 };

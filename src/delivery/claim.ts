@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
-import type { Database, LedgerRow } from '../db/types';
+import type { Database, IsoDate, LedgerRow } from '../db/types';
 import type { ReminderEmailInput } from '../render/types';
 import { type EmailConfig, readEmailInput } from './email-input';
 import { eligibility } from './eligibility';
@@ -29,6 +29,8 @@ export interface ClaimRequest {
    * handing the message over, and its success would make this send a second copy.
    */
   earlierClaimGraceMs: number;
+  /** The business date of this send: the email's days left are counted from it (see daysLeftFrom). */
+  sendDay?: IsoDate;
 }
 
 export interface Claim {
@@ -108,7 +110,7 @@ export async function claimNext(db: Kysely<Database>, config: EmailConfig, reque
     if (claimed.missed.length > 0) throw new Error(`claim missed locked pending rows ${claimed.missed.join(', ')}`);
     const attempts = new Map(claimed.moved.map((r) => [r.id, r.attempts]));
     const rows = claimable.map((r) => ({ ...r, status: 'sending' as const, claim_token: token, attempts: attempts.get(r.id) ?? r.attempts + 1 }));
-    const emailInput = rows.length > 0 ? await readEmailInput(trx, config, rows, reads) : undefined;
+    const emailInput = rows.length > 0 ? await readEmailInput(trx, config, rows, reads, request.sendDay) : undefined;
     return { ...empty, rows, skipped, input: emailInput };
   });
 }

@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Config } from '../config';
-import type { Database, LedgerRow } from '../db/types';
+import type { Database, IsoDate, LedgerRow } from '../db/types';
 import { portalLinks } from '../render/portal-links';
 import type { ReminderEmailInput } from '../render/types';
 import { daysBetween } from '../dates';
@@ -11,14 +11,25 @@ import type { EligibilityReads } from './portal-state';
 export type EmailConfig = Pick<Config, 'portalUrl' | 'publicUrl' | 'unsubscribeSecret' | 'salesEmail' | 'supportEmail'>;
 
 /**
+ * The business date an email's days left are counted from: the day it is sent, or the scan's
+ * date when that is later (a forced scan of a future date rehearses that day's email). A 14-day
+ * reminder that goes out on the expiry day says so, never "13 days".
+ */
+export function daysLeftFrom(scanDate: IsoDate, sendDay: IsoDate | undefined): IsoDate {
+  return sendDay && sendDay > scanDate ? sendDay : scanDate;
+}
+
+/**
  * Gathers the contact, customer and item details of claimed rows into the template's input. The
  * licenses and contacts come from the claim's eligibility reads; only the customers are read here.
+ * `sendDay` is the business date of the send (see daysLeftFrom).
  */
 export async function readEmailInput(
   db: Kysely<Database> | Transaction<Database>,
   config: EmailConfig,
   rows: LedgerRow[],
   reads: Pick<EligibilityReads, 'licenses' | 'contacts'>,
+  sendDay?: IsoDate,
 ): Promise<ReminderEmailInput> {
   const first = rows[0] as LedgerRow;
   const orderIds = [...new Set(rows.map((r) => r.order_id))];
@@ -33,13 +44,15 @@ export async function readEmailInput(
     orderNumber: row.order_number,
     customerName: customer.get(row.order_id) ?? '',
     expiresOn: row.expires_on,
-    daysLeft: daysBetween(row.scan_date, row.expires_on),
+    daysLeft: daysBetween(daysLeftFrom(row.scan_date, sendDay), row.expires_on),
   }));
   items.sort((a, b) => a.expiresOn.localeCompare(b.expiresOn) || a.licenseKey.localeCompare(b.licenseKey));
   const daysLeft = Math.min(...items.map((i) => i.daysLeft));
+  const offset = Math.min(...rows.map((r) => r.offset_days));
   return {
     kind: first.kind,
-    offset: Math.min(...rows.map((r) => r.offset_days)),
+    // Sent on the expiry day (late, or forced), any reminder reads as the expiry day's.
+    offset: daysLeft === 0 ? 0 : offset,
     expired: daysLeft < 0,
     daysLeft,
     locale: contact?.locale ?? 'en',

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Queue } from 'bullmq';
+import type { Cluster, Redis } from 'ioredis';
 import { type Kysely, sql } from 'kysely';
 import type { Config } from '../config';
 import type { Database } from '../db/types';
@@ -25,23 +26,38 @@ export const sendJobId = (groupKey: string) => `${groupKey}~${Date.now().toStrin
  * from the add until the job completes or fails, and dropped with the job) makes the check and
  * the add one Redis step: a group whose job is waiting, delayed for a retry or running gets no
  * second one, and a group whose job finished, was removed by hand or was lost with a flushed
- * Redis gets a new one. One round trip per 500 groups.
+ * Redis gets a new one. Per batch of 500 groups: one pipelined round trip asks which keys exist,
+ * and only the groups without one go through the add script (which checks the key again), so a
+ * pass over groups that already have their job costs an EXISTS each, not a script run each.
+ * Returns how many groups were offered to the add.
  */
 export async function enqueueGroups(
   queue: Queue,
   config: Pick<Config, 'sendAttempts' | 'sendBackoffMs'>,
   groups: ReadonlyArray<{ groupKey: string; ledgerIds: string[] }>,
-): Promise<void> {
+): Promise<number> {
   const options = sendJobOptions(config);
+  // The queue's own ioredis connection (BullMQ's typings only name the commands it uses itself).
+  const client = (await queue.getBackend().client) as unknown as Redis | Cluster;
+  let offered = 0;
   for (let i = 0; i < groups.length; i += 500) {
+    const batch = groups.slice(i, i + 500);
+    const pipeline = client.pipeline();
+    for (const group of batch) pipeline.exists(`${queue.keys.de}:${group.groupKey}`);
+    const replies = (await pipeline.exec()) ?? [];
+    // A failed reply counts as "no job": the add script decides then.
+    const missing = batch.filter((_, j) => replies[j]?.[0] || replies[j]?.[1] !== 1);
+    if (missing.length === 0) continue;
+    offered += missing.length;
     await queue.addBulk(
-      groups.slice(i, i + 500).map((group) => ({
+      missing.map((group) => ({
         name: SEND_JOB,
         data: { ledgerIds: group.ledgerIds, groupKey: group.groupKey } satisfies SendJobData,
         opts: { ...options, jobId: sendJobId(group.groupKey), deduplication: { id: group.groupKey } },
       })),
     );
   }
+  return offered;
 }
 
 /** Pending rows by group: what the send queue must hold a job for. */

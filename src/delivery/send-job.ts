@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Config } from '../config';
+import { businessDate } from '../dates';
 import type { Database, LedgerRow } from '../db/types';
 import type { Logger } from '../logger';
 import { PermanentJobError } from '../permanent-error';
@@ -19,7 +20,9 @@ export interface SendDeps {
   db: Kysely<Database>;
   mailer: Mailer;
   renderer: Renderer;
-  config: Pick<Config, 'mailFrom' | 'portalUrl' | 'publicUrl' | 'unsubscribeSecret' | 'salesEmail' | 'supportEmail' | 'maxItemsPerEmail' | 'sendClaimTimeoutMs'>;
+  config: Pick<Config, 'mailFrom' | 'portalUrl' | 'publicUrl' | 'unsubscribeSecret' | 'salesEmail' | 'supportEmail' | 'maxItemsPerEmail' | 'sendClaimTimeoutMs' | 'timezone'>;
+  /** The clock: an email states the days left as of its send day in REMINDER_TIMEZONE. */
+  now?: () => Date;
   logger: Logger;
   /** How recording an outcome is retried after the hand-over (tests shorten it). */
   recordRetry?: WriteRetryPolicy;
@@ -81,6 +84,7 @@ export async function runSendJob(deps: SendDeps, payload: SendJobData, attempt: 
       jobId: attempt.jobId,
       reopenIds,
       earlierClaimGraceMs: deps.config.sendClaimTimeoutMs,
+      sendDay: businessDate(deps.now?.() ?? new Date(), deps.config.timezone),
     });
     reopenIds = undefined;
     if (claim.reopened.length > 0) {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type Handlebars from 'handlebars';
-import { formattingLocale } from './locale';
+import { emailLocale } from './locale';
 import { finishPlainText, htmlToPlainText, plainTextTemplate } from './html-to-plain-text';
 import { buildView, createHandlebars, singleLine, type TemplateView } from './template-data';
 import { checkHandlebars, checkTagBalance, HELPERS } from './template-lint';
@@ -64,6 +64,13 @@ export interface CompileHooks {
   onMjmlCompile?: (info: { family: Family; locale: string; variant: Variant }) => void;
   /** MJML output by composed document (sha256), shared between variants that compose the same. */
   mjmlCache?: Map<string, Promise<MjmlOutcome>>;
+  /**
+   * Compiled variants by what they are built from: contacts in de-DE, de-AT and de-CH read the
+   * same copy and share one (the contact's locale is applied per email, when it is filled).
+   */
+  compiledCache?: Map<string, CompiledVariant>;
+  /** Lint results (tags, placeholders) by composed document, for the same reason. */
+  lintCache?: Map<string, { structural: TemplateProblem[]; placeholders: TemplateProblem[] }>;
 }
 
 export type MjmlOutcome = { html: string } | { errors: MjmlError[] };
@@ -117,23 +124,31 @@ export async function compileVariant(
     parts,
   });
 
-  const structural = checkTagBalance(composed.mjml, locate);
-  problems.push(...structural);
-  // MJML drops HTML comments (keepComments: false), so placeholders in them are never filled.
-  const withoutComments = composed.mjml.replace(/<!--[\s\S]*?-->/g, (comment) => comment.replace(/[^\n]/g, ' '));
-  problems.push(...checkHandlebars(withoutComments, locate));
+  // Contacts in de-DE and de-AT (both using de.mjml) compose the same document: it is linted once.
+  const key = createHash('sha256').update(composed.mjml).digest('hex');
   const subject = composed.subject;
-  if (subject) {
-    problems.push(
-      ...checkHandlebars(subject.text, (line) => ({ file: subject.file, line: subject.line + line - 1 }), { exclude: ['subject'] }),
-    );
+  const lintKey = `${templateVersion}|${key}|${subject ? `${subject.file}:${subject.line}` : ''}`;
+  let lint = hooks.lintCache?.get(lintKey);
+  if (!lint) {
+    const tags = checkTagBalance(composed.mjml, locate);
+    // MJML drops HTML comments (keepComments: false), so placeholders in them are never filled.
+    const withoutComments = composed.mjml.replace(/<!--[\s\S]*?-->/g, (comment) => comment.replace(/[^\n]/g, ' '));
+    const placeholders = [
+      ...checkHandlebars(withoutComments, locate),
+      ...(subject ? checkHandlebars(subject.text, (line) => ({ file: subject.file, line: subject.line + line - 1 }), { exclude: ['subject'] }) : []),
+    ];
+    lint = { structural: tags, placeholders };
+    if (hooks.lintCache) {
+      if (hooks.lintCache.size >= 500) hooks.lintCache.clear();
+      hooks.lintCache.set(lintKey, lint);
+    }
   }
+  const structural = lint.structural;
+  problems.push(...structural, ...lint.placeholders);
   // Missing blocks or refused includes leave a gap but MJML can still check the rest; unbalanced
   // tags would only produce confusing MJML errors, and without a layout there is nothing to check.
   if (structural.length > 0 || !composed.mjml.trim() || !existsSync(dir)) return result(null);
 
-  // Contacts in de-DE and de-AT (both using de.mjml) compose the same document: MJML runs once.
-  const key = createHash('sha256').update(composed.mjml).digest('hex');
   let pending = hooks.mjmlCache?.get(key);
   if (!pending) {
     hooks.onMjmlCompile?.({ family, locale: composed.locale, variant });
@@ -165,7 +180,16 @@ export async function compileVariant(
     subjectWhere: `${subject.file}:${subject.line}`,
   };
   try {
-    return result(compiledFromParts(parts), parts);
+    const cacheKey = `${family}|${variant}|${composed.locale}|${templateVersion}|${key}`;
+    let compiled = hooks.compiledCache?.get(cacheKey);
+    if (!compiled) {
+      compiled = compiledFromParts(parts);
+      if (hooks.compiledCache) {
+        if (hooks.compiledCache.size >= 500) hooks.compiledCache.clear();
+        hooks.compiledCache.set(cacheKey, compiled);
+      }
+    }
+    return result(compiled, parts);
   } catch (error) {
     problems.push({ file: LAYOUT_FILE, line: 0, message: `Handlebars (after MJML): ${error instanceof Error ? error.message : String(error)}` });
     return result(null);
@@ -190,7 +214,7 @@ export function compiledFromParts(parts: CompiledParts): CompiledVariant {
     templateVersion,
     files,
     fill(input) {
-      const view = buildView(input, formattingLocale(input.locale, templateLocale));
+      const view = buildView(input, emailLocale(input.locale, templateLocale));
       let subjectText: string;
       let filled: string;
       try {

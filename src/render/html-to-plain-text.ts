@@ -59,17 +59,30 @@ export function finishPlainText(filled: string): string {
   return text.split('\n').map(wrapLine).join('\n');
 }
 
+/**
+ * Greedy wrap at spaces, long words whole, by index rather than by splitting into words and
+ * joining them again (that was a fifth of a render). `finishPlainText` has collapsed runs of
+ * spaces, so a slice between two words is those words with single spaces, as a join would give.
+ */
 function wrapLine(line: string): string {
   if (line.length <= WIDTH) return line;
-  const out: string[] = [];
-  let current = '';
-  for (const word of line.split(' ')) {
-    if (word === '') continue;
-    if (current && current.length + 1 + word.length > WIDTH) {
-      out.push(current);
-      current = word;
-    } else current = current ? `${current} ${word}` : word;
+  let out = '';
+  let from = -1;
+  let to = -1;
+  for (let i = 0; i < line.length; ) {
+    if (line.charCodeAt(i) === 32) {
+      i += 1;
+      continue;
+    }
+    let end = line.indexOf(' ', i);
+    if (end < 0) end = line.length;
+    if (from < 0) from = i;
+    else if (to - from + 1 + (end - i) > WIDTH) {
+      out += `${line.slice(from, to)}\n`;
+      from = i;
+    }
+    to = end;
+    i = end;
   }
-  out.push(current);
-  return out.join('\n');
+  return from < 0 ? out : out + line.slice(from, to);
 }

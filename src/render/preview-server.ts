@@ -2,11 +2,13 @@ import type { Server } from 'node:http';
 import path from 'node:path';
 import express from 'express';
 import type { Config } from '../config';
+import type { MjmlOutcome } from './compile-variant';
 import { renderOnce, type RenderOutcome } from './render-sample';
-import { loadSampleData, sampleInput } from './sample-data';
+import { loadSampleData, type SampleData, sampleInput } from './sample-data';
 import { templatesFingerprint } from './template-fingerprint';
-import { formatProblem } from './template-problem';
+import { dedupe, formatProblem } from './template-problem';
 import { describeVariant, KIND_OF_FAMILY } from './template-source';
+import { checkVariant, validateTemplates, type ValidationReport } from './validate-templates';
 import { listVariants, parseVariantId, type VariantRef, variantId } from './variants';
 
 export type PreviewConfig = Pick<
@@ -31,35 +33,58 @@ export async function startPreviewServer(options: { config: PreviewConfig; port?
   const { config } = options;
   const dir = path.resolve(config.templatesDir);
   const cache = new Map<string, Promise<RenderOutcome>>();
+  // MJML output shared by the selected email and the full check (cleared with the cache).
+  const mjmlCache = new Map<string, Promise<MjmlOutcome>>();
+  let report: Promise<ValidationReport> | null = null;
   let cachedFor = '';
 
-  const render = (ref: VariantRef, itemCount: number | undefined): Promise<RenderOutcome> => {
+  const fresh = () => {
     const version = templatesFingerprint(dir);
     if (version !== cachedFor) {
       cache.clear();
+      mjmlCache.clear();
+      report = null;
       cachedFor = version;
     }
+  };
+
+  /**
+   * One email as the page shows it: filled with the sample data, and with every problem
+   * `templates validate` finds in it (the same check): an email can render and still be one
+   * the worker refuses, such as one without its unsubscribe link.
+   */
+  const render = (ref: VariantRef, itemCount: number | undefined): Promise<RenderOutcome> => {
+    fresh();
     const key = `${variantId(ref)}|${itemCount ?? 'all'}`;
     let outcome = cache.get(key);
     if (!outcome) {
       outcome = (async (): Promise<RenderOutcome> => {
+        let sample: SampleData;
         try {
-          const sample = loadSampleData(dir);
-          const input = sampleInput(config, sample, {
-            kind: KIND_OF_FAMILY[ref.family],
-            offset: ref.variant === 'expired' ? 0 : ref.variant,
-            expired: ref.variant === 'expired',
-            locale: ref.locale,
-            itemCount,
-          });
-          return await renderOnce(dir, input);
+          sample = loadSampleData(dir);
         } catch (error) {
           return { email: null, locale: null, problems: [{ file: 'sample-data.json', line: 0, message: error instanceof Error ? error.message : String(error) }] };
         }
+        const input = sampleInput(config, sample, {
+          kind: KIND_OF_FAMILY[ref.family],
+          offset: ref.variant === 'expired' ? 0 : ref.variant,
+          expired: ref.variant === 'expired',
+          locale: ref.locale,
+          itemCount,
+        });
+        const [shown, checked] = await Promise.all([renderOnce(dir, input, { mjmlCache }), checkVariant(dir, ref, config, sample, { mjmlCache })]);
+        return { ...shown, problems: dedupe([...shown.problems, ...checked.problems]) };
       })();
       cache.set(key, outcome);
     }
     return outcome;
+  };
+
+  /** Every problem `templates validate` reports, computed once per version of the folder. */
+  const validation = (): Promise<ValidationReport> => {
+    fresh();
+    report ??= validateTemplates(dir, config, { mjmlCache });
+    return report;
   };
 
   const app = express();
@@ -77,15 +102,14 @@ export async function startPreviewServer(options: { config: PreviewConfig; port?
     res.set('Cache-Control', 'no-store').json({ version: templatesFingerprint(dir) });
   });
 
-  // Which variants do not render, so the list can mark them: fetched by the page after it loads,
-  // since compiling every variant takes a moment the selected email should not wait for.
+  // What `templates validate` reports, so the list can mark the broken variants and show every
+  // problem: fetched by the page after it loads, since checking every variant takes a moment the
+  // selected email should not wait for.
   app.get('/status', async (_req, res) => {
-    const variants = listVariants(dir, config.offsets);
-    const outcomes = await Promise.all(variants.map(async (ref) => ({ id: variantId(ref), outcome: await render(ref, undefined) })));
-    const broken = outcomes
-      .filter(({ outcome }) => !outcome.email)
-      .map(({ id, outcome }) => ({ id, problems: outcome.problems.map((p) => formatProblem(p, dir)) }));
-    res.set('Cache-Control', 'no-store').json({ version: templatesFingerprint(dir), broken });
+    const version = templatesFingerprint(dir);
+    const { problems, variants } = await validation();
+    const broken = variants.filter((v) => v.problems.length > 0).map((v) => ({ id: variantId(v.ref), problems: v.problems.map((p) => formatProblem(p, dir)) }));
+    res.set('Cache-Control', 'no-store').json({ version, problems: problems.map((p) => formatProblem(p, dir)), broken });
   });
 
   app.get('/email', async (req, res) => {
@@ -145,8 +169,13 @@ function page(dir: string, variants: VariantRef[], ref: VariantRef, itemCount: n
     )
     .join('');
   const frameSrc = `/email${query(id)}`;
+  const problems = outcome.problems.length === 0
+    ? ''
+    : `<div class="problems" id="problems" role="alert"><h2>${outcome.email ? 'This email renders, but `templates validate` refuses it: the worker would not send it' : 'This template has errors'}</h2><p>Fix them and save: this page reloads by itself.</p><ul>${outcome.problems
+        .map((p) => `<li><code>${escapeHtml(formatProblem(p, dir))}</code></li>`)
+        .join('')}</ul></div>`;
   const body = outcome.email
-    ? `<p class="subject"><span>Subject</span> <strong id="subject">${escapeHtml(outcome.email.subject)}</strong></p>
+    ? `${problems}<p class="subject"><span>Subject</span> <strong id="subject">${escapeHtml(outcome.email.subject)}</strong></p>
        <p class="meta">Template version ${escapeHtml(outcome.email.templateVersion)} · copy from ${escapeHtml(outcome.locale ?? ref.locale)} ·
          ${itemCount === 1 ? `<a href="${query(id, 0)}">show several licenses</a>` : `<a href="${query(id, 1)}">show one license</a>`}</p>
        <div class="frames">
@@ -154,9 +183,7 @@ function page(dir: string, variants: VariantRef[], ref: VariantRef, itemCount: n
          <figure><figcaption>Mobile (375 px)</figcaption><iframe id="mobile" title="mobile" src="${frameSrc}" width="375" height="1100"></iframe></figure>
        </div>
        <h2>Plain text</h2><pre id="text">${escapeHtml(outcome.email.text)}</pre>`
-    : `<div class="problems" id="problems" role="alert"><h2>This template has errors</h2><p>Fix them and save: this page reloads by itself.</p><ul>${outcome.problems
-        .map((p) => `<li><code>${escapeHtml(formatProblem(p, dir))}</code></li>`)
-        .join('')}</ul></div>`;
+    : problems;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="template-version" content="${escapeHtml(version)}"><title>Reminder templates · ${escapeHtml(id)}</title>
 <style>
@@ -169,6 +196,8 @@ function page(dir: string, variants: VariantRef[], ref: VariantRef, itemCount: n
   nav a.broken { color: #b00020; font-weight: 600; }
   nav a.broken[aria-current] { background: #b00020; color: #fff; }
   nav .status { color: #52606d; font-size: 12px; margin: 6px 0 0; }
+  nav .status[data-problems]:not([data-problems="0"]) { color: #b00020; font-weight: 600; }
+  nav .all-problems li { font-size: 12px; color: #b00020; margin: 4px 0; overflow-wrap: anywhere; }
   main { padding: 16px 24px; flex: 1; min-width: 0; }
   .subject span { color: #52606d; } .subject strong { font-size: 16px; }
   .meta { color: #52606d; }
@@ -180,7 +209,7 @@ function page(dir: string, variants: VariantRef[], ref: VariantRef, itemCount: n
   .problems code { white-space: pre-wrap; color: #b00020; }
 </style></head>
 <body>
-<nav aria-label="variants"><strong>Reminder templates</strong><p class="status" id="status" aria-live="polite">Checking every variant…</p>${nav}</nav>
+<nav aria-label="variants"><strong>Reminder templates</strong><p class="status" id="status" aria-live="polite">Checking every variant…</p><ul class="all-problems" id="all-problems"></ul>${nav}</nav>
 <main>
   <h1>${escapeHtml(ref.family === 'annual' ? 'Annual license' : 'Maintenance')} · ${escapeHtml(ref.locale)} · ${escapeHtml(describeVariant(ref.variant))}</h1>
   ${body}
@@ -194,9 +223,11 @@ function page(dir: string, variants: VariantRef[], ref: VariantRef, itemCount: n
       }).catch(function () {}).then(function () { setTimeout(check, 1000); });
     }
     check();
-    // Mark the variants that do not render, with their first problem as the tooltip.
+    // What \`templates validate\` reports: every problem listed, each email that has one marked, with
+    // its first problem as the tooltip.
     fetch('/status', { cache: 'no-store' }).then(function (r) { return r.json(); }).then(function (data) {
       var status = document.getElementById('status');
+      var list = document.getElementById('all-problems');
       data.broken.forEach(function (b) {
         var link = document.querySelector('nav a[data-variant="' + b.id + '"]');
         if (!link) return;
@@ -204,8 +235,16 @@ function page(dir: string, variants: VariantRef[], ref: VariantRef, itemCount: n
         link.setAttribute('title', b.problems[0] || 'broken');
         link.textContent = link.textContent + ' \u26a0 broken';
       });
-      status.textContent = data.broken.length === 0 ? 'Every variant renders.' : data.broken.length + ' variant(s) broken (marked \u26a0).';
+      data.problems.forEach(function (p) {
+        var item = document.createElement('li');
+        item.textContent = p;
+        list.appendChild(item);
+      });
+      status.textContent = data.problems.length === 0
+        ? 'Every variant renders and passes \`templates validate\`.'
+        : data.problems.length + ' problem(s) \`templates validate\` reports; ' + data.broken.length + ' variant(s) broken (marked \u26a0):';
       status.setAttribute('data-broken', String(data.broken.length));
+      status.setAttribute('data-problems', String(data.problems.length));
     }).catch(function () {});
   })();
 </script>

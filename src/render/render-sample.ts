@@ -1,6 +1,6 @@
 import type { TemplateProblem } from './template-problem';
-import { compileVariant } from './compile-variant';
-import { normalizeLocale } from './locale';
+import { type CompileHooks, compileVariant } from './compile-variant';
+import { resolveLocale } from './locale';
 import { variantOf } from './renderer';
 import { FAMILY_OF_KIND } from './template-source';
 import type { RenderedEmail, ReminderEmailInput } from './types';
@@ -14,8 +14,8 @@ export interface RenderOutcome {
 }
 
 /** Compiles the one variant an input needs and fills it: for the CLI and the preview, not the worker. */
-export async function renderOnce(templatesDir: string, input: ReminderEmailInput): Promise<RenderOutcome> {
-  const result = await compileVariant(templatesDir, FAMILY_OF_KIND[input.kind], normalizeLocale(input.locale) ?? 'en', variantOf(input));
+export async function renderOnce(templatesDir: string, input: ReminderEmailInput, hooks: CompileHooks = {}): Promise<RenderOutcome> {
+  const result = await compileVariant(templatesDir, FAMILY_OF_KIND[input.kind], resolveLocale(input.locale).key, variantOf(input), hooks);
   if (!result.compiled || result.problems.length > 0) {
     return { email: null, problems: result.problems, locale: result.compiled?.locale ?? null };
   }

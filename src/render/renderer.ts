@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import { type CompileHooks, type CompileResult, type CompiledVariant, compiledFromParts, compileVariant } from './compile-variant';
-import { normalizeLocale } from './locale';
+import { resolveLocale } from './locale';
 import { loadSampleData } from './sample-data';
 import type { TemplateHealth } from './template-health';
 import { formatProblem, type TemplateProblem } from './template-problem';
@@ -75,6 +75,8 @@ export function createRenderer(config: Pick<Config, 'templatesDir'>, logger: Log
   const stats = { mjmlCompiles: 0, renders: 0 };
   const hooks: CompileHooks = {
     mjmlCache: new Map(),
+    compiledCache: new Map(),
+    lintCache: new Map(),
     onMjmlCompile: (info) => {
       stats.mjmlCompiles += 1;
       options.onMjmlCompile?.(info);
@@ -175,7 +177,7 @@ export function createRenderer(config: Pick<Config, 'templatesDir'>, logger: Log
     async render(input: ReminderEmailInput): Promise<RenderedEmail> {
       const family = FAMILY_OF_KIND[input.kind];
       if (!family) throw new TemplateError(`no template family for reminder kind "${String(input.kind)}"`);
-      const locale = normalizeLocale(input.locale) ?? 'en';
+      const locale = resolveLocale(input.locale).key;
       const result = await load(family, locale, variantOf(input));
       const compiled = result.compiled && result.problems.length === 0 ? result.compiled : result.fallback;
       if (!compiled) {
@@ -190,6 +192,8 @@ export function createRenderer(config: Pick<Config, 'templatesDir'>, logger: Log
     async close() {
       cache.clear();
       hooks.mjmlCache?.clear();
+      hooks.compiledCache?.clear();
+      hooks.lintCache?.clear();
     },
   };
 }

@@ -197,6 +197,9 @@ export function checkHandlebars(source: string, locate: Locate, options: { exclu
       const keys = (node.hash?.pairs ?? []).map((p) => p.key);
       if (node.params.length !== 1 || !keys.includes('other')) {
         at(line, 'plural needs a number and at least other="…": {{plural daysLeft one="# day" other="# days"}}');
+      } else {
+        const missing = missingPluralForms(locate(line).file, keys);
+        if (missing) at(line, missing);
       }
     }
     checkArgs(node, scope);
@@ -287,4 +290,51 @@ function distance(a: string, b: string): number {
     }
   }
   return row[b.length]!;
+}
+
+/** The language a copy file is written in, from its name (`annual/fr-CA.mjml` → 'fr-CA'); null for layout and partials. */
+function copyLanguage(file: string): string | null {
+  const match = /^(?:annual|maintenance|common)\/([A-Za-z]{2,3}(?:-[A-Za-z0-9]+)*)\.mjml$/.exec(file);
+  return match ? match[1]! : null;
+}
+
+/** Plural categories a language uses for a number of days (0 to 10 years), with examples, by Intl.PluralRules. */
+const pluralCategories = new Map<string, Map<string, number[]>>();
+function categoriesOf(language: string): Map<string, number[]> {
+  let categories = pluralCategories.get(language);
+  if (!categories) {
+    categories = new Map();
+    let rules: Intl.PluralRules;
+    try {
+      rules = new Intl.PluralRules(language);
+    } catch {
+      rules = new Intl.PluralRules('en');
+    }
+    for (let n = 0; n <= 3650; n += 1) {
+      const category = rules.select(n);
+      const examples = categories.get(category) ?? [];
+      if (examples.length < 3) examples.push(n);
+      categories.set(category, examples);
+    }
+    pluralCategories.set(language, categories);
+  }
+  return categories;
+}
+
+/**
+ * `{{plural}}` in a copy file must give every form its language uses for a number of days: Polish
+ * says "2 dni" and "5 dni" (few, many), and a missing form would read other="…" instead.
+ */
+function missingPluralForms(file: string, keys: readonly string[]): string | null {
+  const language = copyLanguage(file);
+  if (!language) return null;
+  const missing = [...categoriesOf(language)].filter(([category, examples]) => {
+    if (category === 'other' || keys.includes(category)) return false;
+    // zero="…" covers 0 in any language.
+    return !(keys.includes('zero') && examples.every((n) => n === 0));
+  });
+  if (missing.length === 0) return null;
+  return `plural in "${language}" needs ${missing.map(([c]) => `${c}="…"`).join(' and ')} too: "${language}" uses ${missing
+    .map(([c, examples]) => `"${c}" for ${examples.join(', ')}…`)
+    .join(', ')} (without it those numbers read the other="…" form)`;
 }

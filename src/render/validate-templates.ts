@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
 import type { Config } from '../config';
-import { type CompileResult, compileVariant } from './compile-variant';
-import { formatDate } from './template-data';
+import { type CompileHooks, type CompileResult, compileVariant } from './compile-variant';
+import { emailLocale } from './locale';
+import { formatDate, formatNumber } from './template-data';
 import { dedupe, type TemplateProblem } from './template-problem';
 import { COMMON_FOLDER, describeVariant, FAMILIES, KIND_OF_FAMILY, LAYOUT_FILE, parseCopyFile } from './template-source';
 import { loadSampleData, SAMPLE_DATA_FILE, type SampleData, sampleInput } from './sample-data';
@@ -19,6 +20,8 @@ export interface ValidationReport {
   problems: TemplateProblem[];
   /** How many family × locale × variant emails were compiled and checked. */
   checked: number;
+  /** The problems each email has by itself (compiling it, or checking it filled): what makes it "broken". */
+  variants: Array<{ ref: VariantRef; problems: TemplateProblem[] }>;
 }
 
 /** Where a required thing normally lives, to point at the right file when it is missing. */
@@ -44,12 +47,29 @@ const REQUIREMENTS: readonly Requirement[] = [
   { what: 'the support address {{supportEmail}}', block: 'sales-support', expiredBlock: 'intro', values: (i) => [i.supportEmail] },
 ];
 
+/** One email's own check: what `validate`, the preview and the worker's guard all run. */
+export interface VariantCheck {
+  result: CompileResult;
+  /** Compile problems, then the problems of the filled email (required content, dates, days left…). */
+  problems: TemplateProblem[];
+  /** The filled subject (to compare families), null when it could not be filled. */
+  subject: string | null;
+}
+
+/** Compiles one variant and checks it filled with the sample data. */
+export async function checkVariant(dir: string, ref: VariantRef, config: ValidateConfig, sample: SampleData | null, hooks: CompileHooks = {}): Promise<VariantCheck> {
+  const result = await compileVariant(dir, ref.family, ref.locale, ref.variant, hooks);
+  if (!result.compiled || !sample) return { result, problems: result.problems, subject: null };
+  const checked = checkRendered(ref, result, sample, config, result.problems.length > 0);
+  return { result, problems: [...result.problems, ...checked.problems], subject: checked.subject };
+}
+
 /**
  * Compiles every family × offset (each configured one and the expired-late copy) × locale with
  * the sample data at MJML's strict level, and checks what every email must contain.
  * Returns every problem found; an empty list means the templates are good to send.
  */
-export async function validateTemplates(dir: string, config: ValidateConfig): Promise<ValidationReport> {
+export async function validateTemplates(dir: string, config: ValidateConfig, hooks: CompileHooks = {}): Promise<ValidationReport> {
   const root = path.resolve(dir);
   const problems: TemplateProblem[] = [];
   problems.push(...checkFolders(root));
@@ -66,21 +86,22 @@ export async function validateTemplates(dir: string, config: ValidateConfig): Pr
   // The same missing link in a shared block shows in many variants: reported once, naming them.
   const rendered = new Map<string, { problem: TemplateProblem; variants: VariantRef[] }>();
   const refs = listVariants(root, config.offsets);
+  const variants: ValidationReport['variants'] = [];
   for (const ref of refs) {
-    const result = await compileVariant(root, ref.family, ref.locale, ref.variant);
+    const { result, problems: own, subject } = await checkVariant(root, ref, config, sample, hooks);
+    variants.push({ ref, problems: own });
     problems.push(...result.problems);
     for (const block of [...result.blocks, ...(result.subjectBlock ? [result.subjectBlock] : [])]) usedBlocks.add(block.name);
     if (!result.compiled || !sample) continue;
-    const checked = checkRendered(ref, result, sample, config, result.problems.length > 0);
-    for (const problem of checked.problems) {
+    for (const problem of own.slice(result.problems.length)) {
       const key = `${problem.file}\0${problem.line}\0${problem.message}`;
       const seen = rendered.get(key);
       if (seen) seen.variants.push(ref);
       else rendered.set(key, { problem, variants: [ref] });
     }
-    if (checked.subject && result.compiled.locale === ref.locale) {
+    if (subject && result.compiled.locale === ref.locale) {
       const other = subjects.get(`${ref.locale}|${ref.variant}`);
-      const here = { subject: checked.subject, ...subjectWhere(result) };
+      const here = { subject, ...subjectWhere(result) };
       if (other && other.subject === here.subject) {
         problems.push({
           file: here.file,
@@ -95,10 +116,10 @@ export async function validateTemplates(dir: string, config: ValidateConfig): Pr
   const merged = mergeMissingBlocks(root, problems);
   problems.length = 0;
   problems.push(...merged);
-  for (const { problem, variants } of rendered.values()) {
-    problems.push({ ...problem, message: `${problem.message} (${describeVariants(variants)})` });
+  for (const { problem, variants: where } of rendered.values()) {
+    problems.push({ ...problem, message: `${problem.message} (${describeVariants(where)})` });
   }
-  return { problems: dedupe(problems), checked: refs.length };
+  return { problems: dedupe(problems), checked: refs.length, variants };
 }
 
 function checkFolders(root: string): TemplateProblem[] {
@@ -186,7 +207,10 @@ export function checkRendered(
       }
     }
   }
-  const expiry = formatDate(input.items[0]!.expiresOn, compiled.locale);
+  // What the email must show is what it shows in the locale it is rendered for: an en-GB contact
+  // reading English copy sees '27 December 2026', not 'December 27, 2026'.
+  const locale = emailLocale(input.locale, compiled.locale);
+  const expiry = formatDate(input.items[0]!.expiresOn, locale.format);
   if (!missing.has('item-expiry') && !missing.has('item') && !email.html.includes(Handlebars.escapeExpression(expiry))) {
     problems.push({ ...where('item-expiry'), message: 'the email does not show the expiry date {{expiresOn}}' });
   }
@@ -199,8 +223,8 @@ export function checkRendered(
   // A reminder sent late (catch-up) must say the true number of days in its subject.
   if (!expired && offset >= 2) {
     const late = fill(sampleInput(config, sample, { kind, offset, expired, locale: ref.locale, daysLeft: offset - 1 }));
-    const shown = new Intl.NumberFormat(compiled.locale).format(offset - 1);
-    if (late && !new RegExp(`(^|\\D)${shown.replace(/[.,]/g, '\\$&')}(\\D|$)`).test(late.subject)) {
+    const shown = formatNumber(offset - 1, locale.format);
+    if (late && !new RegExp(`(^|\\P{Nd})${shown.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\P{Nd}|$)`, 'u').test(late.subject)) {
       problems.push({
         ...subjectWhere(result),
         message: `the subject does not show the true days left (a late reminder with ${offset - 1} days left reads "${late.subject}"): use {{plural daysLeft one="# day" other="# days"}}`,
@@ -224,7 +248,12 @@ export function checkRendered(
 }
 
 /** The word for one license, per language, as a subject written for a single license shows it. */
-const SINGULAR_ITEM: Readonly<Record<string, RegExp>> = { en: /\blicen[cs]e\b(?!s)/i, de: /\bLizenz\b(?!en)/i };
+const SINGULAR_ITEM: Readonly<Record<string, RegExp>> = {
+  en: /\blicen[cs]e\b(?!s)/i,
+  de: /\bLizenz\b(?!en)/i,
+  fr: /\blicence\b(?!s)/i,
+  es: /\blicencia\b(?!s)/i,
+};
 
 function subjectWhere(result: CompileResult): { file: string; line: number } {
   const block = result.subjectBlock;

@@ -2,15 +2,17 @@ import type { Queue } from 'bullmq';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config';
 import { type Database, type IsoDate, type LedgerStatus, type NewLedgerRow, REMINDER_KINDS, type ReminderKind } from '../db/types';
-import { recordDue, recordedSeries } from '../delivery/due-rows';
+import { recordedSeries } from '../delivery/due-rows';
 import { eligibility, type SeriesMember, seriesKey } from '../delivery/eligibility';
 import { reconcileOutbox } from '../delivery/outbox';
 import type { Logger } from '../logger';
+import { UserError } from '../user-error';
 import { type Candidate, findCandidates } from './candidates';
 import { addDays, daysBetween } from '../dates';
 import { candidateDaysLeft, planSeries } from './due-rule';
+import { recordDueInDatabase } from './due-sql';
 import { groupKey } from './group-key';
-import { lastCompletedScan, markScanCompleted, markScanStarted } from './scan-runs';
+import { lastCompletedScan, markScanCompleted, markScanStarted, prunedBefore } from './scan-runs';
 
 export type ScanConfig = Pick<Config, 'offsets' | 'catchupDays'>;
 
@@ -45,6 +47,8 @@ export interface ScanSummary {
   /** Send jobs (re)submitted to the queue, including ones Redis had lost. */
   jobsSubmitted: number;
   durationMs: number;
+  /** Of which: recording the due rows in the ledger, and the outbox pass (sweep and enqueue). */
+  phasesMs: { record: number; outbox: number };
 }
 
 /**
@@ -139,42 +143,39 @@ export async function runScan(
   const { db, sendQueue, config, logger } = deps;
   const started = performance.now();
   const previous = await lastCompletedScan(db);
+  // A scan for T records series expiring from T − CATCHUP_DAYS on; if older series were pruned,
+  // their rows are no longer in the ledger to stop the same reminders being recorded again.
+  const pruned = await prunedBefore(db);
+  const oldestExpiry = addDays(scanDate, Math.min(...candidateDaysLeft(config.offsets, config.catchupDays)));
+  if (pruned && oldestExpiry < pruned) {
+    throw new UserError(
+      `cannot scan ${scanDate}: it reaches series expiring on ${oldestExpiry}, and the ledger was pruned of series expiring before ${pruned} (their reminders would be sent again)`,
+    );
+  }
   await markScanStarted(db, scanDate);
 
-  const planned = await planScan(db, config, scanDate);
-  const rowKey = (r: { kind: string; license_id: string | number; expires_on: string; offset_days: number; recipient: string }) =>
-    `${r.kind}|${r.license_id}|${r.expires_on}|${r.offset_days}|${r.recipient}`;
-  const daysLeft = new Map(planned.map((p) => [rowKey(p), p.days_left]));
-  const inserted = await recordDue(
-    db,
-    planned.map(({ days_left: _, ...row }) => row),
-  );
+  // The plan and the insert in one statement (due-sql.ts): the same rows as `planScan`, which
+  // the forecast uses and the equivalence tests compare it with.
+  const recordStarted = performance.now();
+  const recorded = await recordDueInDatabase(db, config, scanDate);
+  const caughtUp = recorded.reduce((sum, c) => sum + c.late, 0);
 
-  const counts = new Map<string, ScanCount>();
-  for (const row of inserted) {
-    const key = `${row.kind}|${row.offset_days}`;
-    const count = counts.get(key) ?? { kind: row.kind, offset: row.offset_days, queued: 0, skipped: 0, late: 0 };
-    if (row.status === 'pending') {
-      count.queued += 1;
-      if ((daysLeft.get(rowKey(row)) ?? row.offset_days) < row.offset_days) count.late += 1;
-    } else count.skipped += 1;
-    counts.set(key, count);
-  }
-  const caughtUp = [...counts.values()].reduce((sum, c) => sum + c.late, 0);
-
+  const outboxStarted = performance.now();
   const outbox = await reconcileOutbox({ db, sendQueue, config, logger }, 'scan');
+  const outboxMs = Math.round(performance.now() - outboxStarted);
 
   const missedDays = previous && previous.scanDate < scanDate ? Math.max(0, daysBetween(previous.scanDate, scanDate) - 1) : 0;
   const summary: ScanSummary = {
     scanDate,
-    counts: [...counts.values()].sort((a, b) => a.kind.localeCompare(b.kind) || b.offset - a.offset),
-    queued: inserted.filter((r) => r.status === 'pending').length,
-    skipped: inserted.filter((r) => r.status === 'skipped').length,
+    counts: recorded.sort((a, b) => a.kind.localeCompare(b.kind) || b.offset - a.offset),
+    queued: recorded.reduce((sum, c) => sum + c.queued, 0),
+    skipped: recorded.reduce((sum, c) => sum + c.skipped, 0),
     caughtUp,
     missedDays,
     unknownClaims: outbox.swept.length,
     jobsSubmitted: outbox.groups,
     durationMs: Math.round(performance.now() - started),
+    phasesMs: { record: Math.round(outboxStarted - recordStarted), outbox: outboxMs },
   };
   await markScanCompleted(db, scanDate, summary);
   if (missedDays > 0) {

@@ -40,3 +40,12 @@ export async function markScanCompleted(
     .where('scan_date', '=', scanDate)
     .execute();
 }
+
+/**
+ * The latest `reminders prune` cutoff: series that expired before it were moved to the archive,
+ * so the ledger no longer holds what they sent. Null when the ledger was never pruned.
+ */
+export async function prunedBefore(db: Kysely<Database>): Promise<IsoDate | null> {
+  const { rows } = await sql<{ expired_before: IsoDate | null }>`select max(expired_before)::text as expired_before from ledger_prunes`.execute(db);
+  return rows[0]?.expired_before ?? null;
+}

@@ -31,7 +31,7 @@ afterAll(async () => {
 it('lists every variant and shows the selected one at desktop and mobile width with its text', async () => {
   await page.goto(`${server.url}?v=maintenance/de/30`);
   const variants = await page.locator('nav a[data-variant]').evaluateAll((links) => links.map((a) => a.getAttribute('data-variant')));
-  const expected = ['annual', 'maintenance'].flatMap((family) => ['en', 'de'].flatMap((locale) => ['90', '60', '30', '14', '7', '0', 'expired'].map((v) => `${family}/${locale}/${v}`)));
+  const expected = ['annual', 'maintenance'].flatMap((family) => ['en', 'de', 'es', 'fr', 'ja'].flatMap((locale) => ['90', '60', '30', '14', '7', '0', 'expired'].map((v) => `${family}/${locale}/${v}`)));
   expect([...variants].sort()).toEqual([...expected].sort());
 
   expect(await page.locator('#subject').textContent()).toBe('Ihr Support- und Wartungsvertrag endet in 30 Tagen');

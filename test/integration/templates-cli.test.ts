@@ -55,7 +55,7 @@ afterAll(async () => {
 it('validate prints a one-line summary, or every problem as file:line and a non-zero exit', async () => {
   const ok = await cli('validate');
   expect(ok.exitCode).toBe(0);
-  expect(ok.stdout).toMatch(/^Templates OK: 28 emails .* compiled and checked in .*templates\/\n$/);
+  expect(ok.stdout).toMatch(/^Templates OK: 70 emails .* compiled and checked in .*templates\/\n$/);
 
   const file = path.join(work, 'templates/common/en.mjml');
   const good = readFileSync(file, 'utf8');
@@ -64,7 +64,7 @@ it('validate prints a one-line summary, or every problem as file:line and a non-
     const bad = await cli('validate');
     expect(bad.exitCode).toBe(1);
     expect(bad.stdout).toMatch(/^.*templates\/common\/en\.mjml:\d+: unknown variable "contact"/m);
-    expect(bad.stdout).toMatch(/^1 problem\(s\) in .*templates\/ \(28 emails checked\)$/m);
+    expect(bad.stdout).toMatch(/^1 problem\(s\) in .*templates\/ \(70 emails checked\)$/m);
   } finally {
     writeFileSync(file, good);
   }
@@ -74,7 +74,7 @@ it('render prints the HTML or text of one variant with the sample data, or write
   const html = await cli('render', '--kind', 'license', '--offset', '30');
   expect(html.exitCode).toBe(0);
   expect(html.stdout).toMatch(/^<!doctype html>/);
-  expect(html.stderr).toMatch(/^Subject: Your 2 annual licenses expire in 30 days \(template [0-9a-f]{12} with the sample data\)/);
+  expect(html.stderr).toMatch(/^Subject: Your 2 annual licenses expire in 30 days \(template [0-9a-f]{12} with the sample data; copy en, dates and numbers en\)/);
 
   const text = await cli('render', '--kind', 'maintenance', '--expired', '--locale', 'de', '--text');
   expect(text.stdout).toContain('Ihr Support- und Wartungsvertrag ist abgelaufen');
@@ -82,7 +82,7 @@ it('render prints the HTML or text of one variant with the sample data, or write
 
   const out = path.join(work, 'email.html');
   const written = await cli('render', '--kind', 'license', '--offset', '7', '--out', out);
-  expect(written.stdout).toMatch(/^Wrote .*email\.html with the sample data\. Subject: Only 7 days left: renew your annual licenses\n$/);
+  expect(written.stdout).toMatch(/^Wrote .*email\.html with the sample data\. Subject: Only 7 days left: renew your annual licenses \(copy en, dates and numbers en\)\n$/);
   expect(readFileSync(out, 'utf8')).toContain('Only 7 days left');
 });
 
@@ -141,7 +141,7 @@ it('refuses bad arguments with one clear line', async () => {
   expect((noOffset.error as Error).message).toBe('--offset <days> is required (e.g. --offset 30), unless --expired is given');
 
   const badLocale = await cli('render', '--kind', 'license', '--offset', '30', '--locale', '../x');
-  expect(badLocale.stderr.trim()).toMatch(/argument '..\/x' is invalid. "..\/x" is not a language such as en, de or de-DE$/);
+  expect(badLocale.stderr.trim()).toMatch(/argument '..\/x' is invalid. "..\/x" is not a language such as en, de or de-DE \(a contact with that locale gets the English copy: use --locale en\)$/);
 
   const help = await cli('preview', '--help');
   expect(help.stdout).toContain('--port <port>');

@@ -44,6 +44,26 @@ describe('Handlebars placeholders', () => {
   });
 });
 
+describe('plural forms per language (Intl.PluralRules)', () => {
+  const inFile = (file: string) => (line: number) => ({ file, line });
+
+  it('asks a copy file for every form its language uses for a number of days', () => {
+    // Polish: 1 dzień, 2 dni, 5 dni (one, few, many); Russian likewise; Arabic has six forms.
+    const pl = checkHandlebars('{{plural daysLeft one="# dzień" other="# dni"}}', inFile('annual/pl.mjml'));
+    expect(pl.map((p) => p.message)).toEqual([expect.stringMatching(/^plural in "pl" needs many="…" and few="…" too: "pl" uses "many" for 0, 5, 6…, "few" for 2, 3, 4…/)]);
+    expect(checkHandlebars('{{plural daysLeft one="# день" few="# дня" many="# дней" other="# дня"}}', inFile('common/ru.mjml'))).toEqual([]);
+    // French counts 0 and 1 as one; English copy needs one; Japanese only other.
+    expect(checkHandlebars('{{plural daysLeft other="# jours"}}', inFile('maintenance/fr-CA.mjml')).map((p) => p.message)).toEqual([
+      expect.stringMatching(/^plural in "fr-CA" needs one="…" too: "fr-CA" uses "one" for 0, 1…/),
+    ]);
+    expect(checkHandlebars('{{plural daysLeft other="# days"}}', inFile('annual/en.mjml'))).toHaveLength(1);
+    expect(checkHandlebars('{{plural daysLeft other="#日"}}', inFile('annual/ja.mjml'))).toEqual([]);
+    // zero="…" covers a form used only for 0 (Latvian); layout and partials name no language.
+    expect(checkHandlebars('{{plural daysLeft zero="šodien" one="# diena" other="# dienas"}}', inFile('annual/lv.mjml'))).toEqual([]);
+    expect(checkHandlebars('{{plural daysLeft other="# days"}}', inFile('partials/footer.mjml'))).toEqual([]);
+  });
+});
+
 describe('copy files', () => {
   const text = 'A comment.\n\n## subject\nDefault\n\n## subject 30\nThirty\n## subject expired\nGone\n## bad heading!\nx';
 

@@ -1,4 +1,4 @@
-import { formattingLocale, localeCandidates, normalizeLocale } from '../../src/render/locale';
+import { emailLocale, formattingLocale, localeCandidates, normalizeLocale, resolveLocale } from '../../src/render/locale';
 import { buildView, createHandlebars, formatDate, singleLine } from '../../src/render/template-data';
 import type { ReminderEmailInput } from '../../src/render/types';
 
@@ -24,6 +24,44 @@ describe('locale of a contact', () => {
     expect(formattingLocale('de_AT', 'de')).toBe('de-AT');
     expect(formattingLocale('???', 'de')).toBe('de');
   });
+
+  it('reads malformed tags the way a person would, and never throws', () => {
+    // [raw, canonical tag, copy files tried]: written by hand from how portals store locales.
+    const table: Array<[string | null, string | null, string[]]> = [
+      ['xx', 'xx', ['xx', 'en']],
+      ['EN_us', 'en-US', ['en-US', 'en']],
+      ['de-', 'de', ['de', 'en']],
+      ['pt_BR', 'pt-BR', ['pt-BR', 'pt', 'en']],
+      ['', null, ['en']],
+      ['   ', null, ['en']],
+      [null, null, ['en']],
+      ['de_DE.UTF-8', 'de-DE', ['de-DE', 'de', 'en']],
+      ['fr--CA', 'fr-CA', ['fr-CA', 'fr', 'en']],
+      ['-ja', 'ja', ['ja', 'en']],
+      ['C', null, ['en']],
+      ['../../etc/passwd', null, ['en']],
+      ['zh-Hant-TW', 'zh-Hant-TW', ['zh-Hant-TW', 'zh-Hant', 'zh', 'en']],
+      ['ja-JP-u-ca-japanese', 'ja-JP-u-ca-japanese', ['ja-JP', 'ja', 'en']],
+    ];
+    for (const [raw, tag, candidates] of table) {
+      expect({ raw, ...resolveLocale(raw) }).toEqual({ raw, tag, candidates, key: tag ?? 'en' });
+    }
+  });
+
+  it('writes an email in the language of its copy and formats it in the contact locale', () => {
+    // [contact locale, copy used, text language (lang), dates and numbers]
+    const table: Array<[string, string, string, string]> = [
+      ['en-GB', 'en', 'en-GB', 'en-GB'],
+      ['en_GB', 'en', 'en-GB', 'en-GB'],
+      ['de-CH', 'de', 'de-CH', 'de-CH'],
+      ['pt-BR', 'en', 'en', 'pt-BR'],
+      ['fr_CA', 'fr', 'fr-CA', 'fr-CA'],
+      ['ar-EG', 'en', 'en', 'ar-EG'],
+      ['xx', 'en', 'en', 'en'],
+      ['', 'en', 'en', 'en'],
+    ];
+    for (const [raw, copy, lang, format] of table) expect({ raw, ...emailLocale(raw, copy) }).toEqual({ raw, lang, format });
+  });
 });
 
 describe('values shown in templates', () => {
@@ -41,6 +79,23 @@ describe('values shown in templates', () => {
     expect(template({ n: 0, lang: 'en' })).toBe('today');
     expect(template({ n: 1200, lang: 'de' })).toBe('1.200 days');
     expect(template({ n: 1200, lang: 'en' })).toBe('1,200 days');
+  });
+
+  it('picks the plural form by the language of the copy and writes the number for the contact', () => {
+    const hb = createHandlebars();
+    const template = hb.compile('{{plural n one="# day" other="# days"}}', { strict: true, noEscape: true });
+    // French counts 0 as singular and Russian 21 as singular: English copy read by such a contact
+    // must still say "0 days" and "21 days".
+    expect(template({ n: 0, lang: 'en', formatLocale: 'fr' })).toBe('0 days');
+    expect(template({ n: 21, lang: 'en', formatLocale: 'ru' })).toBe('21 days');
+    expect(template({ n: 1200, lang: 'en', formatLocale: 'de-CH' })).toBe("1'200 days");
+    expect(template({ n: 30, lang: 'en', formatLocale: 'ar-EG' })).toBe('٣٠ days');
+    const french = hb.compile('{{plural n one="# jour" other="# jours"}}', { strict: true });
+    expect(french({ n: 0, lang: 'fr', formatLocale: 'fr' })).toBe('0 jour');
+    expect(french({ n: 1, lang: 'fr', formatLocale: 'fr' })).toBe('1 jour');
+    expect(french({ n: 2, lang: 'fr', formatLocale: 'fr' })).toBe('2 jours');
+    const japanese = hb.compile('{{plural n other="#日"}}', { strict: true });
+    expect(japanese({ n: 1, lang: 'ja', formatLocale: 'ja' })).toBe('1日');
   });
 
   it('puts header values on one line', () => {
@@ -61,11 +116,11 @@ describe('values shown in templates', () => {
       salesEmail: 's@example.com',
       supportEmail: 'h@example.com',
     };
-    const view = buildView(input, 'de-DE');
+    const view = buildView(input, { lang: 'de-DE', format: 'de-DE' });
     expect(view.contactName).toBe('Anna Schmidt');
     expect(view.expiresOn).toBe('27. Dezember 2026');
     expect(view.items[0]).toMatchObject({ expired: true, daysSinceExpiry: 2 });
     expect(view.single).toBe(true);
-    expect(buildView({ ...input, contactName: '  ' }, 'en').contactName).toBeNull();
+    expect(buildView({ ...input, contactName: '  ' }, { lang: 'en', format: 'en' }).contactName).toBeNull();
   });
 });

@@ -10,7 +10,7 @@ export function registerScanCommand(program: Command): void {
     .command('scan')
     .description('record and queue every reminder due on a business date (idempotent)')
     .option('--date <YYYY-MM-DD>', 'business date to scan (default: today in REMINDER_TIMEZONE)', dateOption)
-    .option('--force', 'scan a date after today: sends that day\'s reminders now, early (rehearsals, tests)')
+    .option('--force', 'scan a date other than today: a later one sends that day\'s reminders now, early (rehearsals, tests); an earlier one sends what was due then, late')
     .option('--json', 'print the summary as JSON')
     .action(async (options: { date?: string; force?: boolean; json?: boolean }) => {
       const [{ runScan }, { withApp }] = await Promise.all([import('../../scan/run-scan'), import('../with-app')]);
@@ -23,6 +23,14 @@ export function registerScanCommand(program: Command): void {
           throw new UserError(
             `${date} is ${ahead} day(s) after today (${today} in ${app.config.timezone}): scanning it sends that day's reminders now, early. ` +
               `See them first with \`reminders forecast --from ${date} --days 1\`; add --force to scan it anyway.`,
+          );
+        }
+        // A past day's reminders go out today, late: a 14-day reminder of an item that expires today
+        // would arrive on the expiry day. The daemon's own catch-up covers missed days within CATCHUP_DAYS.
+        if (ahead < 0 && !options.force) {
+          throw new UserError(
+            `${date} is ${-ahead} day(s) before today (${today} in ${app.config.timezone}): scanning it sends that day's reminders now, late ` +
+              `(each says the days left as of today). Scan today instead (it catches up on the last ${app.config.catchupDays} day(s)); add --force to scan ${date} anyway.`,
           );
         }
         const summary = await runScan({ db: app.db, sendQueue: app.sendQueue(), config: app.config, logger: app.logger }, date);

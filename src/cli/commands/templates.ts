@@ -5,7 +5,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import type { Kysely } from 'kysely';
 import type { Config } from '../../config';
 import type { Database, ReminderKind } from '../../db/types';
-import { normalizeLocale } from '../../render/locale';
+import { emailLocale, normalizeLocale, resolveLocale } from '../../render/locale';
 import type { TemplateProblem } from '../../render/template-problem';
 import type { ReminderEmailInput } from '../../render/types';
 import { isDeliverableAddress } from '../../send/address';
@@ -26,10 +26,14 @@ function offsetOption(value: string): number {
   return Number(value);
 }
 
+/**
+ * A contact locale, read as the worker reads the `locale` column ('fr_FR', 'EN_us', 'de-' and 'xx'
+ * render exactly what such a contact gets); a value that is no locale at all is refused, since the
+ * email it stands for is the English one.
+ */
 function localeOption(value: string): string {
-  const locale = normalizeLocale(value);
-  if (!locale) throw new InvalidArgumentError(`"${value}" is not a language such as en, de or de-DE`);
-  return locale;
+  if (!normalizeLocale(value)) throw new InvalidArgumentError(`"${value}" is not a language such as en, de or de-DE (a contact with that locale gets the English copy: use --locale en)`);
+  return value.trim();
 }
 
 /** A TEMPLATES_DIR that is not there is one sentence, not a list of every file it lacks. */
@@ -39,9 +43,27 @@ function requireTemplatesDir(dir: string): void {
 
 /** The offset to render: --offset, or 0 for --expired (the expiry-day reminder sent late). */
 function resolveOffset(options: VariantOptions): number {
+  if (options.expired) {
+    if (options.offset !== undefined && options.offset !== 0) {
+      throw new UserError(`--expired is the expiry-day reminder sent after the expiry date: drop --offset ${options.offset} (or use --offset 0)`);
+    }
+    return 0;
+  }
   if (options.offset !== undefined) return options.offset;
-  if (options.expired) return 0;
   throw new UserError('--offset <days> is required (e.g. --offset 30), unless --expired is given');
+}
+
+/** An offset no reminder is sent for would show an email no customer gets: refused, naming the ones that are. */
+function requireSentOffset(config: Pick<Config, 'offsets'>, offset: number, options: VariantOptions): void {
+  if (options.expired || config.offsets.includes(offset)) return;
+  throw new UserError(`--offset ${offset}: no reminder is sent ${offset} day(s) before expiry (REMINDER_OFFSETS is ${config.offsets.join(',')}); pick one of those`);
+}
+
+/** Which copy and formatting an email for this locale uses, exactly as the worker resolves it. */
+function localeNote(requested: string, copyLocale: string | null): string {
+  const copy = copyLocale ?? resolveLocale(requested).key;
+  const { format } = emailLocale(requested, copy);
+  return `copy ${copy}, dates and numbers ${format}`;
 }
 
 /** Problems go to stdout for `validate` (they are its report), to stderr where an email was asked for. */
@@ -50,14 +72,33 @@ async function printProblems(problems: TemplateProblem[], dir: string, print: (l
   for (const problem of problems) print(formatProblem(problem, dir));
 }
 
+/**
+ * Renders the email as the worker would, or fails with its problems: also those the worker's guard
+ * finds in a template that renders (the checks of `validate`, such as a missing unsubscribe link),
+ * since the worker would not send it.
+ */
 async function renderOrFail(config: Config, input: ReminderEmailInput) {
-  const { renderOnce } = await import('../../render/render-sample');
-  const outcome = await renderOnce(config.templatesDir, input);
-  if (!outcome.email) {
-    await printProblems(outcome.problems, config.templatesDir, (line) => console.error(line));
-    throw new UserError(`the ${input.kind} template (${input.locale}, ${input.expired ? 'expired' : `offset ${input.offset}`}) is broken: fix the problem(s) above`);
+  const [{ renderOnce }, { checkVariant }, { loadSampleData }, { variantOf }, { FAMILY_OF_KIND }] = await Promise.all([
+    import('../../render/render-sample'),
+    import('../../render/validate-templates'),
+    import('../../render/sample-data'),
+    import('../../render/renderer'),
+    import('../../render/template-source'),
+  ]);
+  const hooks = { mjmlCache: new Map() };
+  const outcome = await renderOnce(config.templatesDir, input, hooks);
+  let problems = outcome.problems;
+  if (outcome.email) {
+    const ref = { family: FAMILY_OF_KIND[input.kind], locale: resolveLocale(input.locale).key, variant: variantOf(input) };
+    problems = (await checkVariant(config.templatesDir, ref, config, loadSampleData(config.templatesDir), hooks)).problems;
   }
-  return outcome.email;
+  if (!outcome.email || problems.length > 0) {
+    await printProblems(problems, config.templatesDir, (line) => console.error(line));
+    throw new UserError(
+      `the ${input.kind} template (${input.locale}, ${input.expired ? 'expired' : `offset ${input.offset}`}) ${outcome.email ? 'fails the checks of `templates validate`: the worker would not send it' : 'is broken'}: fix the problem(s) above`,
+    );
+  }
+  return { email: outcome.email, locale: outcome.locale };
 }
 
 /** The email a real license's first contact would get for this reminder, read from the portal tables. */
@@ -161,7 +202,7 @@ export function registerTemplateCommands(program: Command): void {
     .description('print the HTML (or text) of one email, with the sample data or a real license\'s data')
     .addOption(kindOption())
     .option('--offset <days>', 'the reminder: days before expiry (90, 60, 30, 14, 7, 0…)', offsetOption)
-    .option('--locale <locale>', 'language of the copy, e.g. en, de, de-DE (default: en, or the license contact\'s)', localeOption)
+    .option('--locale <locale>', 'a contact\'s locale, e.g. en, de-CH, fr_FR: the copy and date format such a contact gets (default: en, or the license contact\'s)', localeOption)
     .option('--expired', 'the expiry-day reminder sent after the item expired (points to support)')
     .option('--text', 'print the plain-text part instead of the HTML')
     .option('--out <file>', 'write to this file instead of standard output')
@@ -185,7 +226,8 @@ export function registerTemplateCommands(program: Command): void {
         return { config, input, note: ' with the sample data' };
       };
       const { config, input, note } = await build();
-      const email = await renderOrFail(config, input);
+      requireSentOffset(config, offset, options);
+      const { email, locale } = await renderOrFail(config, input);
       const output = options.text ? email.text : email.html;
       if (options.out) {
         try {
@@ -193,10 +235,10 @@ export function registerTemplateCommands(program: Command): void {
         } catch (error) {
           throw new UserError(`cannot write --out ${options.out}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'its folder does not exist' : (error as Error).message}`);
         }
-        console.log(`Wrote ${options.out}${note}. Subject: ${email.subject}`);
+        console.log(`Wrote ${options.out}${note}. Subject: ${email.subject} (${localeNote(input.locale, locale)})`);
       } else {
         process.stdout.write(output.endsWith('\n') ? output : `${output}\n`);
-        console.error(`Subject: ${email.subject} (template ${email.templateVersion}${note})`);
+        console.error(`Subject: ${email.subject} (template ${email.templateVersion}${note}; ${localeNote(input.locale, locale)})`);
       }
     });
 
@@ -233,7 +275,7 @@ export function registerTemplateCommands(program: Command): void {
     .addOption(kindOption())
     .option('--offset <days>', 'the reminder: days before expiry (90, 60, 30, 14, 7, 0…)', offsetOption)
     .requiredOption('--to <address>', 'where to send it')
-    .option('--locale <locale>', 'language of the copy, e.g. en, de, de-DE (default: en)', localeOption)
+    .option('--locale <locale>', 'a contact\'s locale, e.g. en, de-CH, fr_FR: the copy and date format such a contact gets (default: en)', localeOption)
     .option('--expired', 'the expiry-day reminder sent after the item expired (points to support)')
     .action(async (options: VariantOptions & { to: string }) => {
       const to = options.to.trim();
@@ -247,10 +289,11 @@ export function registerTemplateCommands(program: Command): void {
         import('../../service-checks'),
       ]);
       const config = loadConfig();
+      requireSentOffset(config, offset, options);
       requireTemplatesDir(config.templatesDir);
       const sample = loadSampleData(config.templatesDir);
       const input = sampleInput(config, sample, { kind: options.kind, offset, expired: options.expired, locale: options.locale, recipient: to });
-      const email = await renderOrFail(config, input);
+      const { email, locale } = await renderOrFail(config, input);
       const mailer = createMailer(config);
       try {
         const result = await mailer
@@ -266,7 +309,7 @@ export function registerTemplateCommands(program: Command): void {
           .catch((error: unknown) => {
             throw smtpSendFailure(config.smtpUrl ?? '', to, error);
           });
-        console.log(`Sent "[TEST] ${email.subject}" to ${to} via ${mailer.description}: ${result.response}`);
+        console.log(`Sent "[TEST] ${email.subject}" to ${to} via ${mailer.description} (${localeNote(input.locale, locale)}): ${result.response}`);
       } finally {
         await mailer.close();
       }
