@@ -125,7 +125,7 @@ const cron = z
   .refine((value) => value.split(/\s+/).length >= 5 && value.split(/\s+/).length <= 6, 'must be a cron pattern such as "0 6 * * *"');
 
 /** The headings of the configuration reference, in order. */
-export const CONFIG_SECTIONS = ['Connections', 'Mail', 'When reminders are due', 'Sending', 'Content and links', 'HTTP endpoint', 'Console', 'Logging'] as const;
+export const CONFIG_SECTIONS = ['Connections', 'Mail', 'When reminders are due', 'Sending', 'Content and links', 'HTTP endpoint', 'Console', 'Bounces and complaints', 'Logging'] as const;
 
 /** What the configuration reference (docs/configuration.md, `npm run docs:config`) says of one variable. */
 export interface VariableDoc {
@@ -418,6 +418,57 @@ const schema = z.object({
       default: 'empty (local only)',
       production: 'Must be set: a long random value, e.g. `openssl rand -hex 32`, never rotated casually.',
     }),
+  BOUNCE_ADDRESS: z
+    .union([z.literal(''), email])
+    .default('')
+    .register(variableDocs, {
+      section: 'Bounces and complaints',
+      description: 'Envelope sender base for VERP: each reminder\'s Return-Path is `local+<token>@domain`, the token signed and naming its ledger rows, so a bounce finds its reminder. Empty: MAIL_FROM, and bounces are matched by Message-ID only.',
+      default: 'empty',
+      production: 'An address of a mailbox or MTA pipe that feeds the bounce channels (see [Deliverability](deliverability.md)).',
+    }),
+  BOUNCE_IMAP_URL: connectionUrl(['imap:', 'imaps:'], { emptyAllowed: true })
+    .default('')
+    .register(variableDocs, {
+      section: 'Bounces and complaints',
+      description: 'Bounce mailbox the daemon polls, `imap://` or `imaps://user:pass@host/INBOX`. Empty: not polled.',
+      default: 'empty (not polled)',
+      production: '`imaps://`; processed messages are moved to `BOUNCE_IMAP_PROCESSED`, never deleted.',
+    }),
+  BOUNCE_IMAP_PROCESSED: z
+    .string()
+    .trim()
+    .min(1)
+    .default('Processed')
+    .register(variableDocs, { section: 'Bounces and complaints', description: 'Folder of the bounce mailbox that processed messages are moved to (never deleted).' }),
+  BOUNCE_IMAP_POLL_SECONDS: integer(1, 86_400)
+    .default(60)
+    .register(variableDocs, { section: 'Bounces and complaints', description: 'How often (seconds) the daemon looks into the bounce mailbox.' }),
+  SOFT_BOUNCE_LIMIT: integer(1, 1000)
+    .default(3)
+    .register(variableDocs, { section: 'Bounces and complaints', description: 'Soft bounces (4.x.x) of one address within `SOFT_BOUNCE_WINDOW_DAYS` that suppress it.' }),
+  SOFT_BOUNCE_WINDOW_DAYS: integer(1, 3650)
+    .default(30)
+    .register(variableDocs, { section: 'Bounces and complaints', description: 'The window (days) in which soft bounces are counted.' }),
+  SES_SNS_TOPIC_ARNS: z
+    .string()
+    .trim()
+    .default('')
+    .register(variableDocs, { section: 'Bounces and complaints', description: 'Amazon SNS topics whose SES notifications `/webhooks/ses` accepts (comma-separated ARNs). Empty: endpoint off.', default: 'empty (endpoint off)' }),
+  SENDGRID_WEBHOOK_PUBLIC_KEY: z
+    .string()
+    .trim()
+    .default('')
+    .register(variableDocs, { section: 'Bounces and complaints', description: "SendGrid's signed event webhook verification key (base64 ECDSA public key). Empty: `/webhooks/sendgrid` off.", default: 'empty (endpoint off)' }),
+  POSTMARK_WEBHOOK_AUTH: z
+    .union([z.literal(''), z.string().trim().regex(/^[^:]+:.{8,}$/, 'must be user:password (a password of 8 characters or more)')])
+    .default('')
+    .register(variableDocs, { section: 'Bounces and complaints', description: '`user:password` that Postmark\'s webhook sends as HTTP basic auth. Empty: `/webhooks/postmark` off.', default: 'empty (endpoint off)' }),
+  MAILGUN_WEBHOOK_SIGNING_KEY: z
+    .string()
+    .trim()
+    .default('')
+    .register(variableDocs, { section: 'Bounces and complaints', description: "Mailgun's HTTP webhook signing key (HMAC). Empty: `/webhooks/mailgun` off.", default: 'empty (endpoint off)' }),
   CONSOLE_SESSION_HOURS: integer(1, 720)
     .default(12)
     .register(variableDocs, {
@@ -519,6 +570,19 @@ export interface Config {
   readonly unsubscribeSecret: string;
   readonly logLevel: Raw['LOG_LEVEL'];
   readonly logFormat: Raw['LOG_FORMAT'];
+  /** VERP base address: the envelope sender of each reminder is `local+<token>@domain`. Empty: MAIL_FROM. */
+  readonly bounceAddress: string;
+  /** The bounce mailbox polled by the daemon; empty when there is none. */
+  readonly bounceImapUrl: string;
+  readonly bounceImapProcessed: string;
+  readonly bounceImapPollSeconds: number;
+  readonly softBounceLimit: number;
+  readonly softBounceWindowDays: number;
+  /** SNS topic ARNs whose SES notifications are accepted; empty: /webhooks/ses is off. */
+  readonly sesSnsTopicArns: readonly string[];
+  readonly sendgridWebhookPublicKey: string;
+  readonly postmarkWebhookAuth: string;
+  readonly mailgunWebhookSigningKey: string;
   /** How long a console session lasts. */
   readonly consoleSessionHours: number;
   /** Proxy addresses whose `consoleProxyUserHeader` names the signed-in account; empty: no single sign-on. */
@@ -578,6 +642,16 @@ function fromRaw(raw: Raw): Config {
     unsubscribeSecret: raw.UNSUBSCRIBE_SECRET || LOCAL_ONLY_UNSUBSCRIBE_SECRET,
     logLevel: raw.LOG_LEVEL,
     logFormat: raw.LOG_FORMAT,
+    bounceAddress: raw.BOUNCE_ADDRESS.toLowerCase(),
+    bounceImapUrl: raw.BOUNCE_IMAP_URL,
+    bounceImapProcessed: raw.BOUNCE_IMAP_PROCESSED,
+    bounceImapPollSeconds: raw.BOUNCE_IMAP_POLL_SECONDS,
+    softBounceLimit: raw.SOFT_BOUNCE_LIMIT,
+    softBounceWindowDays: raw.SOFT_BOUNCE_WINDOW_DAYS,
+    sesSnsTopicArns: Object.freeze(raw.SES_SNS_TOPIC_ARNS.split(',').map((arn) => arn.trim()).filter(Boolean)),
+    sendgridWebhookPublicKey: raw.SENDGRID_WEBHOOK_PUBLIC_KEY,
+    postmarkWebhookAuth: raw.POSTMARK_WEBHOOK_AUTH,
+    mailgunWebhookSigningKey: raw.MAILGUN_WEBHOOK_SIGNING_KEY,
     consoleSessionHours: raw.CONSOLE_SESSION_HOURS,
     consoleTrustedProxies: Object.freeze(
       raw.CONSOLE_TRUSTED_PROXIES.split(',')
@@ -599,15 +673,16 @@ export function rawEnvironment(): Record<string, string | undefined> {
 }
 
 /** Never echoed in an error message. */
-const SECRET_VARIABLES = new Set(['UNSUBSCRIBE_SECRET', 'ADMIN_TOKEN']);
+const SECRET_VARIABLES = new Set(['UNSUBSCRIBE_SECRET', 'ADMIN_TOKEN', 'POSTMARK_WEBHOOK_AUTH', 'MAILGUN_WEBHOOK_SIGNING_KEY']);
 
 /**
  * The values no log line, error message or metric may show: tokens, keys and the passwords of
  * the connection URLs. The logger masks each of them wherever it appears.
  */
 export function secretsOf(config: Config): string[] {
-  const passwords = [config.databaseUrl, config.databaseListenUrl ?? '', config.redisUrl, config.smtpUrl].map(urlPassword);
-  return [config.adminToken, config.unsubscribeSecret, ...passwords].filter((secret) => secret.length >= 4);
+  const passwords = [config.databaseUrl, config.databaseListenUrl ?? '', config.redisUrl, config.smtpUrl, config.bounceImapUrl].map(urlPassword);
+  const postmarkPassword = config.postmarkWebhookAuth.slice(config.postmarkWebhookAuth.indexOf(':') + 1);
+  return [config.adminToken, config.unsubscribeSecret, config.mailgunWebhookSigningKey, postmarkPassword, ...passwords].filter((secret) => secret.length >= 4);
 }
 
 /**

@@ -5,6 +5,8 @@ import type { App } from './app';
 import { hostname } from 'node:os';
 import { SEND_BACKOFF, settleLeases, startLoop, startOutboxLoop } from './delivery/outbox';
 import { backoffDelay } from './delivery/transitions';
+import { startBounceMailboxLoop } from './bounces/imap-mailbox';
+import { startSalesDigestLoop } from './bounces/sales-digest';
 import { registerDailyScan, scanTodayIfMissed } from './queue/scheduler';
 import { startWorker } from './queue/workers';
 
@@ -13,6 +15,8 @@ export interface DaemonOptions {
   sendWorker: boolean;
   /** Run the scan worker and register the scheduler (default). `reminders work` is send-only. */
   scanner: boolean;
+  /** How often the daemon checks whether today's sales digest is due (tests shorten it). */
+  digestCheckMs?: number;
 }
 
 /** How often a send worker with delayed retries checks whether SMTP answers again. */
@@ -107,6 +111,9 @@ export async function startDaemon(app: App, options: DaemonOptions): Promise<{ w
     workers.push(scanWorker);
     await scanTodayIfMissed(app);
     keepScheduleAlive(app);
+    // Once today's scan is done, the renewals no contact can be reached for go to sales (once a day).
+    app.onClose(startSalesDigestLoop(app, options.digestCheckMs ?? SCHEDULE_CHECK_MS));
+    if (app.config.bounceImapUrl) app.onClose(startBounceMailboxLoop({ db: app.db, config: app.config, logger: app.logger }, app.config));
   }
   if (options.sendWorker) workers.push(startSendWorker(app));
   return { workers };

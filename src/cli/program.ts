@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerBounceCommands } from './commands/bounces';
 import { registerDemoDataCommand } from './commands/demo-data';
 import { registerForecastCommand } from './commands/forecast';
 import { registerMigrateCommand } from './commands/migrate';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerOpsCommands(program);
   registerPruneCommand(program);
   registerDemoDataCommand(program);
+  registerBounceCommands(program);
   registerUsersCommand(program);
   registerConsoleCommand(program);
   registerTemplateCommands(program);

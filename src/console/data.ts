@@ -25,7 +25,7 @@ export interface TodayView {
   actions: Awaited<ReturnType<typeof recentActions>>;
 }
 
-const emptyProgress = (): Record<LedgerStatus, number> => ({ pending: 0, sending: 0, sent: 0, failed: 0, skipped: 0, unknown: 0 });
+const emptyProgress = (): Record<LedgerStatus, number> => ({ pending: 0, sending: 0, sent: 0, failed: 0, skipped: 0, unknown: 0, bounced: 0 });
 
 /** Everything the landing page shows; each part fails alone (a down Redis leaves the rest). */
 export async function todayView(app: App, now = new Date()): Promise<TodayView> {

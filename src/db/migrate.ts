@@ -5,6 +5,7 @@ import * as deliveryCore from './migrations/0003-delivery-core';
 import * as leases from './migrations/0004-leases';
 import * as ledgerRetention from './migrations/0006-ledger-retention';
 import * as consoleTables from './migrations/0007-console';
+import * as bounces from './migrations/0008-bounces';
 import * as templatePublishing from './migrations/0009-template-publishing';
 import { maskUrlCredentials } from '../redact';
 import { UserError } from '../user-error';
@@ -18,6 +19,7 @@ export const migrations: Record<string, Migration> = {
   '0004-leases': leases,
   '0006-ledger-retention': ledgerRetention,
   '0007-console': consoleTables,
+  '0008-bounces': bounces,
   '0009-template-publishing': templatePublishing,
 };
 

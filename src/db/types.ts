@@ -11,8 +11,8 @@ type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefine
 export type ReminderKind = 'license' | 'maintenance';
 export const REMINDER_KINDS: readonly ReminderKind[] = ['license', 'maintenance'];
 
-export type LedgerStatus = 'pending' | 'sending' | 'sent' | 'failed' | 'skipped' | 'unknown';
-export const LEDGER_STATUSES: readonly LedgerStatus[] = ['pending', 'sending', 'sent', 'failed', 'skipped', 'unknown'];
+export type LedgerStatus = 'pending' | 'sending' | 'sent' | 'failed' | 'skipped' | 'unknown' | 'bounced';
+export const LEDGER_STATUSES: readonly LedgerStatus[] = ['pending', 'sending', 'sent', 'failed', 'skipped', 'unknown', 'bounced'];
 
 // The customer portal's tables (the integration contract).
 export interface OrdersTable {
@@ -79,7 +79,7 @@ export interface ReminderLedgerTable {
   handed_over_at: NullableTimestamp;
 }
 
-export type LedgerEvent = 'queued' | 'claimed' | 'sent' | 'failed' | 'retry' | 'skipped' | 'unknown' | 'replayed' | 'late-outcome' | 'unrecorded';
+export type LedgerEvent = 'queued' | 'claimed' | 'sent' | 'failed' | 'retry' | 'skipped' | 'unknown' | 'replayed' | 'late-outcome' | 'unrecorded' | 'bounced';
 
 export interface ReminderEventsTable {
   id: Generated<string>;
@@ -189,6 +189,55 @@ export interface LicenseRenewalsTable {
   recorded_at: Timestamp;
 }
 
+export type BounceType = 'hard' | 'soft' | 'complaint' | 'delay' | 'unknown';
+
+export interface BounceMessagesTable {
+  id: Generated<string>;
+  channel: string;
+  received_at: Timestamp;
+  raw: Buffer;
+  raw_sha256: string;
+  problem: string | null;
+  events: Generated<number>;
+  processed_at: NullableTimestamp;
+}
+
+export interface BounceEventsTable {
+  id: Generated<string>;
+  bounce_message_id: Id | null;
+  event_key: string;
+  channel: string;
+  type: BounceType;
+  recipient: string | null;
+  recipient_domain: string | null;
+  status: string | null;
+  diagnostic: string | null;
+  feedback_type: string | null;
+  reminder_message_id: string | null;
+  ledger_ids: ColumnType<string[], string[] | undefined, string[]>;
+  matched_by: string | null;
+  action: ColumnType<string, string | undefined, string>;
+  occurred_at: Timestamp;
+  received_at: Timestamp;
+}
+
+export interface SuppressionLogTable {
+  id: Generated<string>;
+  address: string;
+  action: 'suppressed' | 'unsuppressed';
+  reason: string | null;
+  actor: string | null;
+  at: Timestamp;
+}
+
+export interface SalesDigestsTable {
+  digest_date: IsoDate;
+  claimed_at: Timestamp;
+  sent_at: NullableTimestamp;
+  orders: Generated<number>;
+  message_id: string | null;
+}
+
 export type ConsoleRole = 'viewer' | 'operator' | 'marketing' | 'admin';
 export const CONSOLE_ROLES: readonly ConsoleRole[] = ['viewer', 'operator', 'marketing', 'admin'];
 
@@ -240,6 +289,10 @@ export interface Database {
   template_refusals: TemplateRefusalsTable;
   template_drafts: TemplateDraftsTable;
   license_renewals: LicenseRenewalsTable;
+  bounce_messages: BounceMessagesTable;
+  bounce_events: BounceEventsTable;
+  suppression_log: SuppressionLogTable;
+  sales_digests: SalesDigestsTable;
   console_users: ConsoleUsersTable;
   console_sessions: ConsoleSessionsTable;
   console_sign_in_failures: ConsoleSignInFailuresTable;

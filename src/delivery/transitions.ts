@@ -43,8 +43,8 @@ export interface TransitionSpec {
   attempts: 1 | 0 | -1;
   /** The row's `reason` takes the transition's detail (else it is cleared). */
   keepsReason: boolean;
-  /** Who applies it: a worker in its send path, the sweep, or an operator. */
-  by: 'worker' | 'sweep' | 'operator';
+  /** Who applies it: a worker in its send path, the sweep, an operator, or a bounce report. */
+  by: 'worker' | 'sweep' | 'operator' | 'report';
 }
 
 export const TRANSITIONS = {
@@ -72,6 +72,8 @@ export const TRANSITIONS = {
   replay: { from: ['failed', 'unknown', 'skipped'], to: 'pending', event: 'replayed', guard: 'settled', lease: 'clear', handedOver: 'clear', attempts: 0, keepsReason: false, by: 'operator' },
   /** An operator's deliberate second copy of a delivered reminder (`--force --reason`). */
   force: { from: ['sent'], to: 'pending', event: 'replayed', guard: 'settled', lease: 'clear', handedOver: 'clear', attempts: 0, keepsReason: false, by: 'operator' },
+  /** A hard bounce arrived for a delivered reminder: the address is dead (its reason is kept). */
+  bounce: { from: ['sent'], to: 'bounced', event: 'bounced', guard: 'settled', lease: 'keep', handedOver: 'keep', attempts: 0, keepsReason: true, by: 'report' },
 } as const satisfies Record<string, TransitionSpec>;
 
 export type TransitionName = keyof typeof TRANSITIONS;
@@ -93,7 +95,7 @@ export function allows(name: TransitionName, status: LedgerStatus): boolean {
  * Statuses a worker or the sweep still has to move on: work in hand. A drain that ends with one
  * of them left has not finished (`pending`) or left limbo (`sending`).
  */
-export const OPEN_STATUSES: readonly LedgerStatus[] = statusesWhere((s) => transitionsFrom(s).some((n) => spec(n).by !== 'operator'));
+export const OPEN_STATUSES: readonly LedgerStatus[] = statusesWhere((s) => transitionsFrom(s).some((n) => spec(n).by === 'worker' || spec(n).by === 'sweep'));
 
 /** Statuses only an operator moves on: what a drain reports as its outcome. */
 export const SETTLED_STATUSES: readonly LedgerStatus[] = statusesWhere((s) => !OPEN_STATUSES.includes(s));
@@ -118,7 +120,7 @@ export const FORCE_ONLY: readonly LedgerStatus[] = TRANSITIONS.force.from;
 export const NEEDS_OPERATOR: readonly LedgerStatus[] = SETTLED_STATUSES.filter((s) => s !== 'sent' && s !== 'skipped');
 
 function statusesWhere(test: (status: LedgerStatus) => boolean): LedgerStatus[] {
-  const all: LedgerStatus[] = ['pending', 'sending', 'sent', 'failed', 'skipped', 'unknown'];
+  const all: LedgerStatus[] = ['pending', 'sending', 'sent', 'failed', 'skipped', 'unknown', 'bounced'];
   return all.filter(test);
 }
 
@@ -126,7 +128,7 @@ function reachesSent(status: LedgerStatus, seen: Set<LedgerStatus>): boolean {
   if (seen.has(status)) return false;
   seen.add(status);
   return transitionsFrom(status)
-    .filter((name) => spec(name).by !== 'operator')
+    .filter((name) => spec(name).by === 'worker' || spec(name).by === 'sweep')
     .some((name) => spec(name).to === 'sent' || reachesSent(spec(name).to, seen));
 }
 

@@ -1,7 +1,6 @@
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import { UserError } from '../user-error';
 import type { Database } from '../db/types';
-import { normalizeAddress } from '../send/address';
 
 export interface LicenseRef {
   id: string;
@@ -63,24 +62,8 @@ export async function releaseLicense(
   return { license, releasedReason: removed?.reason ?? null };
 }
 
-/** Suppresses an address: no reminder goes to it ("suppressed: <reason>") until unsuppressed. */
-export async function suppressAddress(db: Kysely<Database>, email: string, reason: string): Promise<{ address: string; previousReason: string | null }> {
-  const text = requireReason(reason);
-  const address = normalizeAddress(email);
-  const previous = await db.selectFrom('suppressed_addresses').select('reason').where('address', '=', address).executeTakeFirst();
-  await db
-    .insertInto('suppressed_addresses')
-    .values({ address, reason: text })
-    .onConflict((oc) => oc.column('address').doUpdateSet({ reason: text, created_at: sql`now()` }))
-    .execute();
-  return { address, previousReason: previous?.reason ?? null };
-}
-
-export async function unsuppressAddress(db: Kysely<Database>, email: string): Promise<{ address: string; removedReason: string | null }> {
-  const address = normalizeAddress(email);
-  const removed = await db.deleteFrom('suppressed_addresses').where('address', '=', address).returning('reason').executeTakeFirst();
-  return { address, removedReason: removed?.reason ?? null };
-}
+// Suppressions live with the delivery rules that read them (bounces write them too).
+export { suppressAddress, unsuppressAddress } from '../delivery/suppressions';
 
 function requireReason(reason: string): string {
   const text = reason.trim();

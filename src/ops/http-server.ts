@@ -2,6 +2,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { App } from '../app';
+import { webhookRoutes } from '../bounces/webhook-routes';
+import type { HttpsGet } from '../bounces/sns';
 import { type Config, ConfigError } from '../config';
 import { adminAuth } from './admin-auth';
 import { DASHBOARD_PATH, dashboardHandler } from './dashboard';
@@ -36,11 +38,13 @@ export function assertSafeHttpExposure(config: Pick<Config, 'httpHost'>, console
 export interface HttpOptions {
   /** How long /healthz and /metrics wait for PostgreSQL or Redis before calling it down. */
   probeTimeoutMs?: number;
+  /** Fetches Amazon SNS signing certificates (tests serve their own; production: HTTPS to SNS hosts only). */
+  snsGet?: HttpsGet;
   /** The operations console: its routes under /console, and the guard it puts on the dashboard. */
   console?: { path: string; router: RequestHandler; dashboardGuard: RequestHandler };
 }
 
-/** The daemon's HTTP app: health, metrics, one-click unsubscribe and the queue dashboard. */
+/** The daemon's HTTP app: health, metrics, one-click unsubscribe, bounce webhooks and the queue dashboard. */
 export function createHttpApp(app: App, options: HttpOptions = {}): express.Express {
   const http = express();
   http.disable('x-powered-by');
@@ -56,6 +60,8 @@ export function createHttpApp(app: App, options: HttpOptions = {}): express.Expr
     res.set('Content-Type', metrics.registry.contentType).send(body);
   });
   http.use(unsubscribeRoutes(app));
+  // Bounce and complaint receivers: each verifies its vendor's signature on the raw body.
+  http.use('/webhooks', webhookRoutes(app, { snsGet: options.snsGet }));
   if (options.console) {
     http.get('/', (_req, res) => res.redirect(303, options.console?.path ?? '/'));
     http.use(options.console.path, options.console.router);

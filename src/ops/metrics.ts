@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { sql } from 'kysely';
 import type { App } from '../app';
+import { recentDeliverability } from '../bounces/deliverability';
 import { LEDGER_STATUSES, REMINDER_KINDS } from '../db/types';
 import { onTransitionMiss } from '../delivery/ledger-sql';
 import { SCAN_QUEUE, SEND_QUEUE } from '../queue/queues';
@@ -41,6 +42,28 @@ export function createMetrics(app: App, timeoutMs = 3000): Metrics {
     labelNames: ['transition'],
     registers: [registry],
   });
+  const deliverySent = gauge('reminders_deliverability_sent_messages', 'Reminder emails sent in the window, per receiving domain (the 20 busiest, "other", and "all")', ['domain', 'window']);
+  const deliveryEvents = gauge('reminders_deliverability_events', 'Bounces and complaints received in the window that name a reminder we sent, per receiving domain', ['domain', 'window', 'type']);
+  const deliveryRate = gauge(
+    'reminders_deliverability_rate',
+    'Hard bounces or complaints received in the window over messages sent in it, per receiving domain (limits: complaint < 0.003, aim < 0.001; bounce < 0.02)',
+    ['domain', 'window', 'type'],
+  );
+  const readDeliverability = async () => {
+    deliverySent.reset();
+    deliveryEvents.reset();
+    deliveryRate.reset();
+    for (const [window, hours] of [['1d', 24], ['7d', 168]] as const) {
+      for (const [domain, f] of await recentDeliverability(app.db, hours)) {
+        deliverySent.set({ domain, window }, f.sent);
+        deliveryEvents.set({ domain, window, type: 'hard' }, f.hardBounces);
+        deliveryEvents.set({ domain, window, type: 'soft' }, f.softBounces);
+        deliveryEvents.set({ domain, window, type: 'complaint' }, f.complaints);
+        deliveryRate.set({ domain, window, type: 'bounce' }, f.bounceRate);
+        deliveryRate.set({ domain, window, type: 'complaint' }, f.complaintRate);
+      }
+    }
+  };
   app.onClose(onTransitionMiss((name, count) => misses.inc({ transition: name }, count)));
   const readTemplates = async () => {
     const refusals = await listRefusals(app.db);
@@ -82,15 +105,16 @@ export function createMetrics(app: App, timeoutMs = 3000): Metrics {
   return {
     registry,
     async scrape() {
-      const [pgLedger, pgScans, redis, pgTemplates] = await Promise.allSettled([
+      const [pgLedger, pgScans, redis, pgTemplates, pgDeliverability] = await Promise.allSettled([
         withTimeout(readLedger(), timeoutMs, 'PostgreSQL'),
         withTimeout(readScans(), timeoutMs, 'PostgreSQL'),
         withTimeout(readQueues(), timeoutMs, 'Redis'),
         withTimeout(readTemplates(), timeoutMs, 'PostgreSQL'),
+        withTimeout(readDeliverability(), timeoutMs, 'PostgreSQL'),
       ]);
-      up.set({ dependency: 'postgres' }, pgLedger.status === 'fulfilled' && pgScans.status === 'fulfilled' ? 1 : 0);
+      up.set({ dependency: 'postgres' }, [pgLedger, pgScans, pgTemplates, pgDeliverability].every((r) => r.status === 'fulfilled') ? 1 : 0);
       up.set({ dependency: 'redis' }, redis.status === 'fulfilled' ? 1 : 0);
-      for (const failed of [pgLedger, pgScans, redis, pgTemplates]) {
+      for (const failed of [pgLedger, pgScans, redis, pgTemplates, pgDeliverability]) {
         if (failed.status === 'rejected') app.logger.warn({ err: failed.reason }, 'metrics: a source did not answer; its gauges keep their last values');
       }
       return registry.metrics();

@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import { type Mailer, type OutgoingEmail, type SendResult, toMailOptions } from './mailer';
+import { type EnvelopeSender, type Mailer, type OutgoingEmail, type SendResult, toMailOptions } from './mailer';
 
 const escapeHtml = (value: string) =>
   value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
@@ -10,12 +10,16 @@ const escapeHtml = (value: string) =>
  * With no SMTP_URL, mail lands in a folder a person can open: one `.eml` (the exact message)
  * and one `.html` per email, and an `index.html` listing them newest first.
  */
-export function createCaptureMailer(outboxDir: string): Mailer {
+export function createCaptureMailer(outboxDir: string, envelopeSender?: EnvelopeSender): Mailer {
   const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
   return {
     description: `local capture in ${outboxDir}/index.html`,
     async send(email: OutgoingEmail): Promise<SendResult> {
-      const info = await transport.sendMail(toMailOptions(email));
+      const options = toMailOptions(email, envelopeSender);
+      // The envelope sender is what a receiving server writes as Return-Path: show it in the capture.
+      const returnPath = (options.envelope as { from?: string } | undefined)?.from;
+      if (returnPath) options.headers = { 'Return-Path': `<${returnPath}>`, ...(options.headers as Record<string, string>) };
+      const info = await transport.sendMail(options);
       await mkdir(outboxDir, { recursive: true });
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       const base = `${stamp}_${email.messageId.replace(/[^A-Za-z0-9.-]/g, '_')}`;

@@ -33,8 +33,12 @@ export interface Mailer {
   close(): Promise<void>;
 }
 
+/** The envelope sender (Return-Path) of a message: its VERP address, or undefined for MAIL_FROM. */
+export type EnvelopeSender = (email: OutgoingEmail) => string | undefined;
+
 /** nodemailer's options for a message: one-click List-Unsubscribe (RFC 8058) when there is a URL. */
-export function toMailOptions(email: OutgoingEmail): SendMailOptions {
+export function toMailOptions(email: OutgoingEmail, envelopeSender?: EnvelopeSender): SendMailOptions {
+  const returnPath = envelopeSender?.(email);
   const headers: Record<string, string> = { ...email.headers };
   if (email.unsubscribeUrl) headers['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click';
   return {
@@ -46,5 +50,6 @@ export function toMailOptions(email: OutgoingEmail): SendMailOptions {
     messageId: `<${email.messageId}>`,
     list: email.unsubscribeUrl ? { unsubscribe: { url: email.unsubscribeUrl, comment: 'Unsubscribe' } } : undefined,
     headers,
+    ...(returnPath ? { envelope: { from: returnPath, to: email.to } } : {}),
   };
 }

@@ -1,9 +1,12 @@
 import { type Readable, Transform } from 'node:stream';
 import nodemailer from 'nodemailer';
-import { type Mailer, type OutgoingEmail, type SendResult, toMailOptions } from './mailer';
+import { type EnvelopeSender, type Mailer, type OutgoingEmail, type SendResult, toMailOptions } from './mailer';
 
-/** Pooled SMTP through nodemailer. Connection reuse matters: servers greet each new one slowly. */
-export function createSmtpMailer(smtpUrl: string, poolSize: number): Mailer {
+/**
+ * Pooled SMTP through nodemailer. Connection reuse matters: servers greet each new one slowly.
+ * `envelopeSender` gives each message its own Return-Path (VERP), so its bounces name it.
+ */
+export function createSmtpMailer(smtpUrl: string, poolSize: number, envelopeSender?: EnvelopeSender): Mailer {
   const url = new URL(smtpUrl);
   const transport = nodemailer.createTransport({
     host: url.hostname,
@@ -53,7 +56,7 @@ export function createSmtpMailer(smtpUrl: string, poolSize: number): Mailer {
     async send(email: OutgoingEmail, sendOptions: { signal?: AbortSignal } = {}): Promise<SendResult> {
       let afterBody = false;
       const options = {
-        ...toMailOptions(email),
+        ...toMailOptions(email, envelopeSender),
         // Base64 is native and fixed-cost; quoted-printable first scans every character of the
         // 20 KB HTML to choose an encoding, then escapes it in JavaScript: half of nodemailer's CPU.
         textEncoding: 'base64' as const,

@@ -4,6 +4,8 @@ import { SMTPServer } from 'smtp-server';
 
 export interface ReceivedMail {
   to: string;
+  /** The envelope sender (MAIL FROM), where bounces go. */
+  from?: string;
   raw: string;
   parsed: ParsedMail;
 }
@@ -80,7 +82,8 @@ export async function startSmtpServer(): Promise<{
         simpleParser(raw)
           .then((parsed) => {
             const recipients = session.envelope.rcptTo.map((rcpt) => rcpt.address.toLowerCase());
-            for (const to of recipients) received.push({ to, raw, parsed });
+            const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+            for (const to of recipients) received.push({ to, from, raw, parsed });
             const hook = beforeReply;
             beforeReply = null;
             // A failed assertion in the hook is kept for the test; the server still answers.

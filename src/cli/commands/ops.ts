@@ -200,7 +200,7 @@ Examples:
     .action(async (email: string, options: { reason: string }) => {
       const { suppressAddress } = await import('../../ops/holds');
       await (await withApp())(async (app) => {
-        const { address, previousReason } = await suppressAddress(app.db, email, options.reason);
+        const { address, previousReason } = await suppressAddress(app.db, email, options.reason, operatorName());
         console.log(
           previousReason === null
             ? `${address} is suppressed: ${options.reason}. No reminder goes to it until \`reminders unsuppress ${address}\`.`
@@ -216,7 +216,7 @@ Examples:
     .action(async (email: string) => {
       const { unsuppressAddress } = await import('../../ops/holds');
       await (await withApp())(async (app) => {
-        const { address, removedReason } = await unsuppressAddress(app.db, email);
+        const { address, removedReason } = await unsuppressAddress(app.db, email, operatorName());
         console.log(removedReason === null ? `${address} was not suppressed; nothing changed.` : `${address} is no longer suppressed (was: ${removedReason}).`);
       });
     });
