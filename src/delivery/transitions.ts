@@ -71,7 +71,7 @@ export const TRANSITIONS = {
   /** An operator's replay of a row that did not (or may not have) reach the reader. */
   replay: { from: ['failed', 'unknown', 'skipped'], to: 'pending', event: 'replayed', guard: 'settled', lease: 'clear', handedOver: 'clear', attempts: 0, keepsReason: false, by: 'operator' },
   /** An operator's deliberate second copy of a delivered reminder (`--force --reason`). */
-  force: { from: ['sent'], to: 'pending', event: 'replayed', guard: 'settled', lease: 'clear', handedOver: 'clear', attempts: 0, keepsReason: false, by: 'operator' },
+  force: { from: ['sent', 'bounced'], to: 'pending', event: 'replayed', guard: 'settled', lease: 'clear', handedOver: 'clear', attempts: 0, keepsReason: false, by: 'operator' },
   /** A hard bounce arrived for a delivered reminder: the address is dead (its reason is kept). */
   bounce: { from: ['sent'], to: 'bounced', event: 'bounced', guard: 'settled', lease: 'keep', handedOver: 'keep', attempts: 0, keepsReason: true, by: 'report' },
 } as const satisfies Record<string, TransitionSpec>;
@@ -117,7 +117,7 @@ export const REPLAYABLE: readonly LedgerStatus[] = TRANSITIONS.replay.from;
 /** Statuses only a forced replay moves (delivered). */
 export const FORCE_ONLY: readonly LedgerStatus[] = TRANSITIONS.force.from;
 /** Statuses that end in the outcome lists of a drain: `failed` (a reason) and `unknown` (a decision). */
-export const NEEDS_OPERATOR: readonly LedgerStatus[] = SETTLED_STATUSES.filter((s) => s !== 'sent' && s !== 'skipped');
+export const NEEDS_OPERATOR: readonly LedgerStatus[] = SETTLED_STATUSES.filter((s) => s !== 'sent' && s !== 'skipped' && s !== 'bounced');
 
 function statusesWhere(test: (status: LedgerStatus) => boolean): LedgerStatus[] {
   const all: LedgerStatus[] = ['pending', 'sending', 'sent', 'failed', 'skipped', 'unknown', 'bounced'];

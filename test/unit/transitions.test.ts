@@ -29,13 +29,15 @@ describe('the transition table', () => {
     expect(TRANSITIONS.sent).toMatchObject({ from: ['sending'], guard: 'lease', lease: 'release', event: 'sent' });
   });
 
-  it('no worker or sweep move leaves `unknown`, `failed` or `sent`; only the operator does', () => {
-    for (const status of ['unknown', 'failed', 'sent'] as const) {
-      expect(transitionsFrom(status).map((n) => TRANSITIONS[n].by)).toEqual(transitionsFrom(status).map(() => 'operator'));
+  it('no worker or sweep move leaves `unknown`, `failed` or `sent`; only the operator does, and a bounce report', () => {
+    for (const status of ['unknown', 'failed', 'sent', 'bounced'] as const) {
+      expect(transitionsFrom(status).map((n) => TRANSITIONS[n].by).filter((by) => by === 'worker' || by === 'sweep')).toEqual([]);
     }
     expect(transitionsFrom('unknown')).toEqual(['replay']);
     expect(transitionsFrom('failed')).toEqual(['replay']);
-    expect(transitionsFrom('sent')).toEqual(['force']);
+    expect(transitionsFrom('sent')).toEqual(['force', 'bounce']);
+    expect(transitionsFrom('bounced')).toEqual(['force']);
+    expect(TRANSITIONS.bounce).toMatchObject({ from: ['sent'], to: 'bounced', by: 'report', guard: 'settled', keepsReason: true });
     expect(transitionsFrom('skipped')).toEqual(['replay']);
     expect(allows('retry', 'unknown')).toBe(false);
     expect(allows('retry', 'sending')).toBe(true);
@@ -81,6 +83,7 @@ describe('the transition table', () => {
       settleUnknown: 'expired',
       replay: 'settled',
       force: 'settled',
+      bounce: 'settled',
     });
   });
 
@@ -99,6 +102,7 @@ describe('the transition table', () => {
       settleUnknown: ['unknown', true, 'sweep'],
       replay: ['replayed', false, 'operator'],
       force: ['replayed', false, 'operator'],
+      bounce: ['bounced', true, 'report'],
     });
     // The sweep keeps the expired lease on an unknown row, so a replay waits out its grace.
     expect(TRANSITIONS.settleUnknown).toMatchObject({ from: ['sending'], to: 'unknown', lease: 'keep', handedOver: 'keep' });
@@ -111,19 +115,19 @@ describe('the transition table', () => {
     expect(TRANSITIONS.retry).toMatchObject({ from: ['sending'], to: 'pending' });
     expect(TRANSITIONS.unreachable).toMatchObject({ from: ['sending'], to: 'pending' });
     expect(TRANSITIONS.replay).toMatchObject({ from: ['failed', 'unknown', 'skipped'], to: 'pending', lease: 'clear', handedOver: 'clear' });
-    expect(TRANSITIONS.force).toMatchObject({ from: ['sent'], to: 'pending', lease: 'clear', handedOver: 'clear' });
+    expect(TRANSITIONS.force).toMatchObject({ from: ['sent', 'bounced'], to: 'pending', lease: 'clear', handedOver: 'clear' });
   });
 });
 
 describe('status lists derived from the table', () => {
   it('open, settled, on its way, needing an operator', () => {
     expect(OPEN_STATUSES).toEqual(['pending', 'sending']);
-    expect(SETTLED_STATUSES).toEqual(['sent', 'failed', 'skipped', 'unknown']);
+    expect(SETTLED_STATUSES).toEqual(['sent', 'failed', 'skipped', 'unknown', 'bounced']);
     expect(ON_ITS_WAY_WITHOUT_OPERATOR).toEqual(['pending', 'sending']);
     expect(ON_ITS_WAY).toEqual(['pending', 'sending', 'sent', 'unknown']);
     expect(NEEDS_OPERATOR).toEqual(['failed', 'unknown']);
     expect(REPLAYABLE).toEqual(['failed', 'unknown', 'skipped']);
-    expect(FORCE_ONLY).toEqual(['sent']);
+    expect(FORCE_ONLY).toEqual(['sent', 'bounced']);
   });
 
   it("replay's mapping", () => {
