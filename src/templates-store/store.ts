@@ -283,6 +283,9 @@ export async function recordRefusals(db: Db, refusals: readonly Refusal[]): Prom
       )
       .execute();
   }
+  // Listening workers re-read the refusals at once: a language refused on its first publish then
+  // fails its reminders rather than going out in another language until the next poll.
+  if (refusals.length > 0) await sql`select pg_notify(${PUBLISH_CHANNEL}, 'refused')`.execute(db);
 }
 
 /** Forgets the refusals of variants whose files now pass and are live as they are. */

@@ -78,11 +78,24 @@ const NEEDS_TABLES: Record<string, string[]> = {
   'users remove': ['users', 'remove', 'alice'],
   console: ['console'],
   prune: ['prune', '--older-than', '2y'],
+  'report outcomes': ['report', 'outcomes'],
+  'report deliverability': ['report', 'deliverability'],
+  unreachable: ['unreachable'],
+  'templates publish': ['templates', 'publish'],
+  'templates versions': ['templates', 'versions'],
+  'templates rollback': ['templates', 'rollback', 'abc123'],
+  'templates end-experiment': ['templates', 'end-experiment', '--kind', 'annual', '--offset', '30', '--keep', 'A'],
+  'templates status': ['templates', 'status'],
+  'templates diff': ['templates', 'diff', 'abc123', 'def456'],
 };
 /** Commands that need the tables too, but read a password from standard input before anything else. */
 const PASSWORD_FIRST = ['users add', 'users passwd'];
-/** Commands that need no tables: `migrate` creates them; the others read only the template files. */
-const NO_TABLES = ['migrate', 'users', 'templates', 'templates validate', 'templates render', 'templates preview', 'templates send-test'];
+/**
+ * Commands that need no tables: `migrate` creates them; the groups only list their commands; the
+ * others read only the template files; `bounces ingest` stores the raw message or exits 75 for
+ * the MTA to try again (tested with the bounces).
+ */
+const NO_TABLES = ['migrate', 'users', 'report', 'bounces', 'bounces ingest', 'templates', 'templates validate', 'templates render', 'templates preview', 'templates send-test'];
 
 function commandPaths(command: Command, prefix = ''): string[] {
   return command.commands.flatMap((sub) => [`${prefix}${sub.name()}`, ...commandPaths(sub, `${prefix}${sub.name()} `)]);
