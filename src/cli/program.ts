@@ -36,6 +36,8 @@ export function buildProgram(): Command {
   registerOpsCommands(program);
   registerPruneCommand(program);
   registerDemoDataCommand(program);
+  // `report outcomes` first: the bounce commands add `report deliverability` to the same `report`.
+  registerReportCommands(program);
   registerBounceCommands(program);
   registerUsersCommand(program);
   registerConsoleCommand(program);
@@ -45,6 +47,5 @@ export function buildProgram(): Command {
     registerTemplateVersionCommand(templates);
     registerTemplatePublishingCommands(templates);
   }
-  registerReportCommands(program);
   return program;
 }
