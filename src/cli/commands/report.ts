@@ -4,8 +4,7 @@ import { formatTable } from '../table';
 
 /** `reminders report outcomes`: which reminders bring renewals, per variant, version and arm. */
 export function registerReportCommands(program: Command): void {
-  // `report deliverability` (bounces) may have created the group already.
-  const report = (program.commands.find((c) => c.name() === 'report') ?? program.command('report')).description('reports read from the ledger');
+  const report = program.command('report').description('reports read from the ledger');
   report
     .command('outcomes')
     .description('renewals attributed to reminders: per kind × offset × locale × template version × arm, and arm B against arm A')
