@@ -120,7 +120,8 @@ it('signs in by keyboard alone', async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(`${base}/console/login`);
-  // The user name field has the focus; Tab reaches the password, Enter signs in.
+  // The user name field has the focus (autofocus lands after the load event); Tab reaches the password, Enter signs in.
+  await page.waitForFunction("document.activeElement && document.activeElement.id === 'user'", undefined, { timeout: 10_000 });
   await page.keyboard.type(VIEWER.name);
   await page.keyboard.press('Tab');
   await page.keyboard.type(VIEWER.password);
