@@ -53,6 +53,7 @@ const STYLE = `
   .chart { position: relative; height: 16rem; }
   iframe.email { width: 100%; height: 70vh; border: 1px solid #cbd2d9; background: #fff; }
   code { overflow-wrap: anywhere; }
+  ul.plain { list-style: none; margin: 0; padding: 0; }
 `;
 
 const NAV = [
@@ -60,6 +61,7 @@ const NAV = [
   ['activity', '/console/activity', 'Activity'],
   ['reminders', '/console/reminders', 'Reminders'],
   ['templates', '/console/templates', 'Templates'],
+  ['unreachable', '/console/unreachable', 'Unreachable'],
 ] as const;
 
 export type Section = (typeof NAV)[number][0] | 'queues' | 'none';

@@ -1,3 +1,4 @@
+import type { UnreachableRenewal } from '../bounces/unreachable';
 import type { ReplayResult } from '../ops/replay';
 import { LEDGER_STATUSES, REMINDER_KINDS } from '../db/types';
 import type { RefusedTemplate } from '../templates-store/store';
@@ -258,6 +259,26 @@ ${live.map((t) => html`<tr><td>${t.variant}</td><td><code>${t.version}</code></t
 }
 <p class="muted">Marketing previews edits live with <code>reminders templates preview</code>.</p>`;
   return page(ctx, { title: 'Templates', section: 'templates' }, body);
+}
+
+/** The renewals of `reminders unreachable`: one row per order, each item with its expiry, each address with why. */
+export function unreachablePage(ctx: PageContext, renewals: UnreachableRenewal[]): string {
+  const body = html`
+<p>Renewals due within the reminder horizon (up to 30 days past expiry) whose every subscribed contact is suppressed or has bounced: no reminder reaches them, so sales should call. The same list as <code>reminders unreachable</code>, mailed to sales once a day.</p>
+${
+  renewals.length === 0
+    ? html`<p class="ok">No renewal is unreachable: every due renewal has at least one contact mail can reach.</p>`
+    : html`<p>${renewals.length} renewal(s) no contact can be reached for.</p>
+<div class="table-wrap"><table aria-label="Unreachable renewals"><thead><tr><th>Order</th><th>Customer</th><th>Items</th><th>Expires</th><th>Addresses and why</th></tr></thead><tbody>
+${renewals.map(
+  (r) => html`<tr><td><a href="/console/reminders?q=${encodeURIComponent(r.orderNumber)}" aria-label="Reminders of order ${r.orderNumber}">${r.orderNumber}</a></td><td>${r.customerName}</td>
+<td><ul class="plain">${r.items.map((i) => html`<li>${i.kind} <code>${i.licenseKey}</code> (${i.product})</li>`)}</ul></td>
+<td><ul class="plain">${r.items.map((i) => html`<li>${i.expiresOn}</li>`)}</ul></td>
+<td class="reason"><ul class="plain">${r.contacts.map((c) => html`<li>${c.address}: <span class="bad">${c.why}</span></li>`)}</ul></td></tr>`,
+)}
+</tbody></table></div>`
+}`;
+  return page(ctx, { title: 'Unreachable', section: 'unreachable' }, body);
 }
 
 /** An email shown in a sandboxed frame: no scripts, no forms, no navigation out of the console. */

@@ -4,6 +4,7 @@ import express, { type Request, type RequestHandler, type Response } from 'expre
 import type { App } from '../app';
 import { LEDGER_STATUSES, type LedgerStatus, REMINDER_KINDS, type ReminderKind } from '../db/types';
 import { parseIsoDate } from '../dates';
+import { listUnreachable } from '../bounces/unreachable';
 import { adminAuth, sameSecret } from '../ops/admin-auth';
 import { holdLicense, releaseLicense, suppressAddress, unsuppressAddress } from '../ops/holds';
 import { replay } from '../ops/replay';
@@ -13,7 +14,7 @@ import { ACTIVITY_SCRIPT } from './client-scripts';
 import { activityView, liveTemplates, reminderDetail, searchReminders, type SearchFilter, sentEmail, todayView } from './data';
 import { html } from './html';
 import { type PageContext, signInPage } from './layout';
-import { activityPage, emailPage, messagePage, reminderPage, remindersPage, replayPage, templatesPage, todayPage } from './pages';
+import { activityPage, emailPage, messagePage, reminderPage, remindersPage, replayPage, templatesPage, todayPage, unreachablePage } from './pages';
 import { createSession, endSession, readSession, roleOf, type Session, SESSION_COOKIE, signIn } from './sessions';
 import { CAN } from './users';
 import { listRefusals } from '../templates-store/store';
@@ -334,6 +335,11 @@ export function consoleRoutes(app: App): { router: express.Router; dashboardGuar
     const email = compiledFromParts(stored).fill(input);
     const facts = html`<p>${stored.family}/${stored.requestedLocale}/${String(stored.variant)}, version <code>${stored.templateVersion}</code>, filled with the sample data of the templates folder.</p>`;
     res.type('html').send(emailPage(ctx, `Template ${stored.family}/${stored.requestedLocale}/${String(stored.variant)}`, facts, email));
+  }));
+
+  // Every signed-in role reads it: the function `reminders unreachable` prints.
+  router.get('/unreachable', wrap(async (_req, res) => {
+    res.type('html').send(unreachablePage(ctxOf(res), await listUnreachable(db, config)));
   }));
 
   router.use((_req, res) => {

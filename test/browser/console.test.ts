@@ -120,7 +120,8 @@ it('signs in by keyboard alone', async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(`${base}/console/login`);
-  // The user name field has the focus; Tab reaches the password, Enter signs in.
+  // The user name field has the focus (autofocus lands after the load event); Tab reaches the password, Enter signs in.
+  await page.waitForFunction("document.activeElement && document.activeElement.id === 'user'", undefined, { timeout: 10_000 });
   await page.keyboard.type(VIEWER.name);
   await page.keyboard.press('Tab');
   await page.keyboard.type(VIEWER.password);
@@ -238,6 +239,17 @@ it("shows a viewer no action controls and refuses the viewer's forged replay", a
   await new Promise((r) => setTimeout(r, 1000));
   expect((await rowOf('KEY-GLOBEX-FAILED')).status).toBe('failed');
   expect(mailTo(OTHER_FAILING)).toHaveLength(0);
+
+  // The viewer reads the Unreachable page too, at 375 px: an order whose only contact is suppressed.
+  const hooli = await insertOrder(t.app.db, { orderNumber: 'DS-HOOLI-1', customerName: 'Hooli', contacts: [{ email: 'procurement@hooli.example' }] });
+  await insertLicense(t.app.db, { orderId: hooli.orderId, expiresOn: addDays(businessDate(new Date(), 'UTC'), 21), key: 'KEY-HOOLI-UNREACHABLE' });
+  await t.app.db.insertInto('suppressed_addresses').values({ address: 'procurement@hooli.example', reason: 'hard bounce: 5.1.1' }).execute();
+  await page.getByRole('link', { name: 'Unreachable' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Unreachable' }).waitFor();
+  await page.getByRole('link', { name: 'Reminders of order DS-HOOLI-1' }).waitFor();
+  expect(await page.getByRole('table', { name: 'Unreachable renewals' }).innerText()).toMatch(/procurement@hooli\.example: suppressed: hard bounce: 5\.1\.1/);
+  expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(375);
+  await saveScreenshot(page, 'console-unreachable-375px');
   await context.close();
 });
 

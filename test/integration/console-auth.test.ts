@@ -4,10 +4,12 @@ import { createApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { startConsoleHttpServer } from '../../src/console/serve';
 import { hashPassword, verifyPassword } from '../../src/console/passwords';
-import { createSession, readSession } from '../../src/console/sessions';
+import { createSession, readSession, SESSION_COOKIE } from '../../src/console/sessions';
+import { addDays, businessDate } from '../../src/dates';
 import { createLogger } from '../../src/logger';
 import type { HttpServer } from '../../src/ops/http-server';
 import { exited, ROOT } from '../helpers/cli';
+import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { createTestEnv, type TestEnv } from '../helpers/test-env';
 
 let t: TestEnv;
@@ -100,6 +102,53 @@ describe('single sign-on and cookies', () => {
       expect(actions).toContainEqual({ actor: 'console sso.operator', action: 'sign in', detail: 'single sign-on from 127.0.0.1' });
     } finally {
       await trusted.close();
+    }
+  });
+});
+
+describe('the Unreachable page', () => {
+  it('lists, for every signed-in role, the renewals `reminders unreachable` lists, escaped; says so when there are none', async () => {
+    const app = createApp(loadConfig({ ...t.env, HTTP_PORT: '0' }), { logger: createLogger('silent') });
+    const server = await startConsoleHttpServer(app);
+    try {
+      const get = (token?: string) => fetch(`${server.url}/console/unreachable`, { headers: token ? { Cookie: `${SESSION_COOKIE}=${token}` } : {}, redirect: 'manual' });
+      expect((await get()).status).toBe(303);
+      const tokens: Record<string, string> = {};
+      for (const role of ['viewer', 'operator', 'marketing', 'admin'] as const) {
+        const name = `unreachable.${role}`;
+        await t.app.db.insertInto('console_users').values({ name, role, password_hash: await hashPassword('unused-password-123') }).execute();
+        tokens[role] = (await createSession(t.app.db, name, 1)).token;
+      }
+
+      const empty = await get(tokens.viewer);
+      expect(empty.status).toBe(200);
+      const emptyBody = await empty.text();
+      expect(emptyBody).toContain('No renewal is unreachable');
+      expect(emptyBody).toContain('<a href="/console/unreachable" aria-current="page">Unreachable</a>');
+
+      // An order whose only contact is suppressed, due in 20 days; and one with a working contact.
+      const today = businessDate(new Date(), t.config.timezone);
+      const dead = await insertOrder(t.app.db, { orderNumber: 'ORD-UNREACH', customerName: 'Fish & <Chips> Ltd', contacts: [{ email: 'gone@unreach.example' }] });
+      await insertLicense(t.app.db, { orderId: dead.orderId, expiresOn: addDays(today, 20), key: 'KEY-UNREACH', product: 'Dynamic Web TWAIN' });
+      const alive = await insertOrder(t.app.db, { orderNumber: 'ORD-REACHABLE', contacts: [{ email: 'here@reach.example' }] });
+      await insertLicense(t.app.db, { orderId: alive.orderId, expiresOn: addDays(today, 20) });
+      await t.app.db.insertInto('suppressed_addresses').values({ address: 'gone@unreach.example', reason: 'hard bounce: 5.1.1' }).execute();
+
+      for (const role of ['viewer', 'operator', 'marketing', 'admin']) {
+        const response = await get(tokens[role]);
+        expect(response.status).toBe(200);
+        const body = await response.text();
+        expect(body).toContain('ORD-UNREACH');
+        expect(body).toContain('Fish &amp; &lt;Chips&gt; Ltd');
+        expect(body).toContain('<code>KEY-UNREACH</code> (Dynamic Web TWAIN)');
+        expect(body).toContain(`<li>${addDays(today, 20)}</li>`);
+        expect(body).toContain('gone@unreach.example: <span class="bad">suppressed: hard bounce: 5.1.1</span>');
+        expect(body).not.toContain('ORD-REACHABLE');
+        expect(body).not.toContain('No renewal is unreachable');
+      }
+    } finally {
+      await server.close();
+      await app.close();
     }
   });
 });
