@@ -97,8 +97,10 @@ describe('the daemon HTTP server', () => {
     for (const { url, ...init } of attempts) {
       const response = await fetch(url, { method, redirect: 'manual', ...init });
       const body = await response.text();
-      // 401 from the guard, or 404 for a path the app does not serve at all: never the dashboard.
-      expect([401, 404]).toContain(response.status);
+      // 401 from the guard, a redirect to the console's sign-in (a browser without a session), or
+      // 404 for a path the app does not serve at all: never the dashboard.
+      expect([303, 401, 404]).toContain(response.status);
+      if (response.status === 303) expect(response.headers.get('location')).toMatch(/^\/console\/login/);
       expect(body).not.toMatch(/bull|"queues"/i);
     }
   });
