@@ -5,6 +5,7 @@ import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { duplicateDeliveries, startSmtpServer, type SmtpTestServer } from '../helpers/smtp';
 import { editFile, useTemplateCopies } from '../helpers/template-copies';
 import { createTestEnv, type TestEnv } from '../helpers/test-env';
+import { COPY_FOOTERS } from '../helpers/copy-footers';
 
 // Contacts everywhere, through the real command line: `scan`, `work --drain`, `templates render`
 // and `send-test` read a contact's locale the same way.
@@ -33,14 +34,7 @@ beforeEach(async () => {
   smtp.clear();
 });
 
-/** A phrase of each copy's footer, written by hand: which copy an email was written from. */
-const FOOTER: Record<string, string> = {
-  en: 'Unsubscribe from renewal reminders',
-  de: 'Verlängerungserinnerungen abbestellen',
-  fr: 'Ne plus recevoir les rappels de renouvellement',
-  es: 'Darse de baja de los recordatorios de renovación',
-  ja: '更新のお知らせの配信を停止する',
-};
+const FOOTER = COPY_FOOTERS;
 
 /** [contact locale as the portal stored it, copy expected, locale its dates are written in]. */
 const CONTACTS: Array<[string, string, string]> = [

@@ -4,6 +4,7 @@ import { createRenderer } from '../../src/render/renderer';
 import { loadSampleData, sampleInput } from '../../src/render/sample-data';
 import { TemplateHealth } from '../../src/render/template-health';
 import { TEMPLATES } from '../helpers/template-copies';
+import { COPY_FOOTERS } from '../helpers/copy-footers';
 
 // Every locale the platform formats dates for, and the spellings portals really store, through the
 // worker's own renderer with its guard: a contact in any locale gets every reminder.
@@ -18,14 +19,7 @@ function icuLocales(): string[] {
 
 /** Languages with copy under templates/; every other language reads English (the README's promise). */
 const COPY_LANGUAGES = ['en', 'de', 'fr', 'es', 'ja'];
-/** A phrase of each copy's footer, written by hand: which copy an email was written from. */
-const FOOTER: Record<string, string> = {
-  en: 'Unsubscribe from renewal reminders',
-  de: 'Verlängerungserinnerungen abbestellen',
-  fr: 'Ne plus recevoir les rappels de renouvellement',
-  es: 'Darse de baja de los recordatorios de renovación',
-  ja: '更新のお知らせの配信を停止する',
-};
+const FOOTER = COPY_FOOTERS;
 
 /** Malformed or unusual values of the `locale` column: [value, copy read, locale its dates are written in]. */
 const MALFORMED: Array<[string, string, string]> = [
