@@ -33,6 +33,7 @@ import pg from 'pg';
 import { createApp, type App } from '../src/app';
 import { loadConfig, rawEnvironment } from '../src/config';
 import { migrateToLatest } from '../src/db/migrate';
+import { publishShippedIfNone } from '../src/templates-store/publish-shipped';
 import { createLogger } from '../src/logger';
 import { deleteQueueKeys } from '../src/queue/queue-keys';
 import { htmlToPlainText } from '../src/render/html-to-plain-text';
@@ -144,6 +145,9 @@ async function main(): Promise<void> {
   const app = createApp(config, { logger: createLogger('silent') });
   try {
     await migrateToLatest(app.db);
+    // Workers send published versions only: publish the shipped files, as the first `migrate` does.
+    const shipped = await publishShippedIfNone(app.db, config.templatesDir, config);
+    if (shipped?.status === 'refused') throw new Error(`the shipped templates were refused: ${shipped.problems.map((p) => p.message).join('; ')}`);
     const prebuilt = await buildSample(config);
     results.messageBytes = prebuilt.bytes;
     log(`${cores} cores, ${options.runs} runs per figure; one reminder is ${(prebuilt.bytes / 1024).toFixed(1)} KB on the wire`);
@@ -275,7 +279,7 @@ async function fillComparison(config: ReturnType<typeof loadConfig>, input: Retu
   const template = hb.compile(parts.html, { strict: true, knownHelpersOnly: true, knownHelpers: { plural: true } });
   const strings: string[] = [];
   const leaves = (value: unknown, at: string[], marked: boolean): unknown => {
-    if (typeof value === 'string' && at[0] !== 'lang') {
+    if (typeof value === 'string' && at[0] !== 'lang' && at[0] !== 'formatLocale') {
       strings.push(at.join('.'));
       return marked ? `\u0001${strings.length - 1}\u0002` : value;
     }
@@ -454,10 +458,11 @@ async function benchStart(app: App, sink: Sink, workerEnv: Record<string, string
     const child = spawn(process.execPath, [path.join(ROOT, 'dist/src/cli/main.js'), 'start'], {
       cwd: ROOT,
       env: { ...workerEnv, LOG_LEVEL: 'info', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', ADMIN_TOKEN: 'bench-admin-token', WORKER_PROCESSES: '1' },
-      stdio: ['ignore', 'pipe', 'inherit'],
+      // Logs go to stderr; the listening line is one of them.
+      stdio: ['ignore', 'inherit', 'pipe'],
     });
     let url: string | undefined;
-    child.stdout?.on('data', (chunk: Buffer) => {
+    child.stderr?.on('data', (chunk: Buffer) => {
       url ??= /"url":"(http:\/\/[^"]+)"/.exec(chunk.toString())?.[1];
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
