@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { type Browser, chromium, type Page } from 'playwright-core';
 
 /**
- * The browser the browser tests drive. `CHROMIUM_PATH` (e.g. Debian's /usr/bin/chromium) wins;
+ * The browser the browser tests drive. `CHROMIUM_PATH` (e.g. the path of Debian's chromium package) wins;
  * otherwise the headless Chromium that the npm package @sparticuz/chromium ships in its tarball,
  * so `npm ci && npm test` needs no system package and downloads nothing but npm packages.
  *
