@@ -36,9 +36,10 @@ export function buildProgram(): Command {
   registerOpsCommands(program);
   registerPruneCommand(program);
   registerDemoDataCommand(program);
-  // `report outcomes` first: the bounce commands add `report deliverability` to the same `report`.
-  registerReportCommands(program);
-  registerBounceCommands(program);
+  // One `report` group: `report outcomes` (renewals) and `report deliverability` (bounces).
+  const report = program.command('report').description('reports read from the ledger');
+  registerReportCommands(report);
+  registerBounceCommands(program, report);
   registerUsersCommand(program);
   registerConsoleCommand(program);
   registerTemplateCommands(program);

@@ -13,7 +13,8 @@ async function readInput(file: string | undefined): Promise<Buffer> {
 }
 
 /** Bounces and complaints: `bounces ingest`, `unreachable`, `report deliverability`. */
-export function registerBounceCommands(program: Command): void {
+/** The bounce commands; `report deliverability` goes under the `report` group given. */
+export function registerBounceCommands(program: Command, report: Command): void {
   const bounces = program.command('bounces').description('bounces and complaints received after a reminder was sent');
   bounces
     .command('ingest')
@@ -71,7 +72,6 @@ when it could not be stored, so the MTA keeps it and retries. Postfix master.cf,
       }, { needs: options.email ? ['postgres', 'smtp'] : ['postgres'] });
     });
 
-  const report = program.commands.find((c) => c.name() === 'report') ?? program.command('report').description('reports');
   report
     .command('deliverability')
     .description('bounce and complaint rates per day and per receiving domain, flagged against the mailbox providers\' limits')

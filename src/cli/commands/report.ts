@@ -3,8 +3,7 @@ import { dateOption } from '../options';
 import { formatTable } from '../table';
 
 /** `reminders report outcomes`: which reminders bring renewals, per variant, version and arm. */
-export function registerReportCommands(program: Command): void {
-  const report = program.command('report').description('reports read from the ledger');
+export function registerReportCommands(report: Command): void {
   report
     .command('outcomes')
     .description('renewals attributed to reminders: per kind × offset × locale × template version × arm, and arm B against arm A')
