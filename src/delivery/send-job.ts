@@ -103,6 +103,9 @@ export async function runSendJob(deps: SendDeps, payload: SendJobData, attempt: 
     } finally {
       leases.release(claim.owner);
     }
+    // A claim that took fewer rows than one email holds emptied the group: the statement that
+    // would only confirm it is saved. Rows added to the group since get a job from the outbox.
+    if (claim.examined < deps.config.maxItemsPerEmail) return result;
   }
 }
 
