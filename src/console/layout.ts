@@ -65,7 +65,7 @@ const STYLE = `
   ul.blocks { list-style: none; display: flex; flex-wrap: wrap; gap: .3rem .8rem; padding: 0; margin: 0; }
   button.link { background: none; color: #1a56b0; padding: 0; text-decoration: underline; }
   button.secondary { background: #fff; color: #1a56b0; border: 1px solid #1a56b0; }
-  button:disabled { background: #9aa5b1; cursor: not-allowed; }
+  button:disabled, button.secondary:disabled { background: #9aa5b1; color: #fff; border-color: #9aa5b1; cursor: not-allowed; }
   .buttons { display: flex; flex-wrap: wrap; gap: .6rem; }
   ul.problems { margin: 0; padding-left: 1.2rem; color: #b42318; }
   .previews { display: flex; gap: .8rem; align-items: flex-start; }

@@ -248,6 +248,31 @@ it('the history shows who published what and when, a diff between two versions, 
   expect(await sentSubject('buyer@rolled-back.example')).toBe('Your annual license expires in 30 days');
 }, 120_000);
 
+it('arm B is written and published from the editor, and the experiment ends from the page keeping B', async () => {
+  const { page } = mia;
+  const a = await live('annual/en/60');
+  await openEditor(page, 'family=annual&offset=60&locale=en&arm=B');
+  expect(await page.locator('.strip').textContent()).toContain('arm B starts as a copy of it');
+  await page.getByLabel('Subject').fill('{{#if single}}Renew early: {{plural daysLeft one="# day" other="# days"}} left on your license{{else}}Renew early: {{plural daysLeft one="# day" other="# days"}} left on your {{itemCount}} licenses{{/if}}');
+  await page.locator('#preview-subject', { hasText: 'Renew early: 60 days left on your 2 licenses' }).waitFor();
+  await previewSettled(page);
+  await page.getByLabel('Message (what changed and why)').fill('Try an urgent 60-day subject');
+  await page.getByRole('button', { name: 'Publish' }).click();
+  await page.locator('.notice', { hasText: 'Published version' }).waitFor();
+  const b = await live('annual/en/60', 'B');
+  expect(b).toBeDefined();
+  expect(b).not.toBe(a);
+  expect(await live('annual/en/60')).toBe(a);
+
+  await openEditor(page, 'family=annual&offset=60&locale=en');
+  await page.getByRole('button', { name: 'End the experiment, keep B' }).click();
+  await page.locator('.notice', { hasText: 'Experiment ended' }).waitFor();
+  expect(await live('annual/en/60')).toBe(b);
+  expect(await live('annual/en/60', 'B')).toBeUndefined();
+  const last = await t.app.db.selectFrom('template_publications').selectAll().orderBy('id', 'desc').limit(1).executeTakeFirstOrThrow();
+  expect(last).toMatchObject({ action: 'end-experiment', actor: 'console mia', source: 'console' });
+}, 60_000);
+
 it('a viewer reads the editor but cannot publish or roll back, even with a forged request carrying its own CSRF token', async () => {
   const vera = await signedIn(VERA);
   try {

@@ -62,6 +62,7 @@ function stateFor(name) {
     extensions: [
       basicSetup,
       html(),
+      EditorView.lineWrapping,
       lintGutter(),
       EditorState.readOnly.of(!data.editable),
       EditorView.editable.of(data.editable),
