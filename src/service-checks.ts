@@ -71,25 +71,55 @@ function safeUrl(url: string): URL | null {
   }
 }
 
-/** Waits up to `timeoutMs` for Redis; the queue client would otherwise retry forever in silence. */
-export async function checkRedis(redis: Redis | Cluster, url: string, timeoutMs = 5000): Promise<void> {
+/** How long a command waits for Redis before giving up: one server, or a failover of Sentinel or Cluster. */
+export const REDIS_CHECK_MS = { single: 5000, topology: 60_000 } as const;
+
+/**
+ * Waits for Redis to answer; the queue client would otherwise retry forever in silence. With one
+ * server a refused or unresolvable address fails at once: it will not fix itself while a user
+ * waits. Behind Sentinel or in a Cluster a refused node is one of several and usually a failover
+ * in progress (the sentinels still name the master that just died), so the command waits out a
+ * failover window instead: a cron-driven `work --drain` started mid-failover must not exit in error.
+ */
+export async function checkRedis(redis: Redis | Cluster, url: string, timeoutMs?: number): Promise<void> {
+  const topology = /^rediss?\+(sentinel|cluster):/i.test(url.trim());
+  const budget = timeoutMs ?? (topology ? REDIS_CHECK_MS.topology : REDIS_CHECK_MS.single);
+  const deadline = Date.now() + budget;
+  const refused = (error: unknown) => ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(String((error as { code?: string }).code));
   let timer: NodeJS.Timeout | undefined;
   let onError: (error: unknown) => void = () => undefined;
+  let lastError: unknown;
   try {
+    // One server: the first answer or refusal decides. Behind Sentinel or in a Cluster: ask again
+    // until a node answers or the failover window is over (a client without an offline queue
+    // rejects at once while it reconnects).
+    const answer = (async () => {
+      for (;;) {
+        try {
+          await redis.ping();
+          return;
+        } catch (error) {
+          lastError = error;
+          if (!topology || Date.now() >= deadline) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      }
+    })();
     await Promise.race([
-      redis.ping(),
+      answer,
       new Promise((_, reject) => {
-        // A refused or unresolvable address will not fix itself while a user waits.
         onError = (error) => {
-          if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(String((error as { code?: string }).code))) reject(error);
+          lastError = error;
+          if (!topology && refused(error)) reject(error);
         };
         redis.on('error', onError);
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(() => reject(lastError ?? new Error(`no answer within ${budget} ms`)), budget);
       }),
     ]);
   } catch (error) {
+    const waited = topology ? `; waited ${Math.round(budget / 1000)} s for a failover` : '';
     throw new ServiceUnavailableError(
-      `Cannot reach Redis at ${redact(url)} (${reason(error)}). Start it (e.g. \`redis-server --daemonize yes\` or \`docker compose up -d redis\`) or set REDIS_URL.`,
+      `Cannot reach Redis at ${redact(url)} (${reason(error)}${waited}). Start it (e.g. \`redis-server --daemonize yes\` or \`docker compose up -d redis\`) or set REDIS_URL.`,
       { cause: error },
     );
   } finally {

@@ -20,6 +20,10 @@ export interface DovecotServer {
   password: string;
   /** imap://user:password@127.0.0.1:port/INBOX */
   url: string;
+  /** With `tls`: imaps://user:password@localhost:tlsPort/INBOX, its certificate signed by `caFile`. */
+  tlsUrl?: string;
+  /** With `tls`: the PEM of the test CA that signed the server's certificate (for NODE_EXTRA_CA_CERTS). */
+  caFile?: string;
   stop(): Promise<void>;
 }
 
@@ -28,9 +32,11 @@ export interface DovecotServer {
  * Maildir, plain IMAP on a free loopback port, run in the foreground as a child and stopped by
  * its pid. The system's Dovecot service is never touched.
  */
-export async function startDovecot(): Promise<DovecotServer> {
+export async function startDovecot(options: { tls?: boolean } = {}): Promise<DovecotServer> {
   ensureDovecot();
   const dir = mkdtempSync(path.join(tmpdir(), 'dovecot-'));
+  const tlsPort = options.tls ? await closedPort() : 0;
+  const tls = options.tls ? makeCertificates(dir) : null;
   chmodSync(dir, 0o755);
   const [uid, gid] = (execFileSync('getent', ['passwd', 'dovecot']).toString().split(':').slice(2, 4) as [string, string]).map(Number) as [number, number];
   const mail = path.join(dir, 'mail');
@@ -48,7 +54,7 @@ base_dir = ${dir}/run
 state_dir = ${dir}/state
 log_path = ${dir}/dovecot.log
 info_log_path = ${dir}/dovecot.log
-ssl = no
+${tls ? `ssl = yes\nssl_cert = <${tls.cert}\nssl_key = <${tls.key}` : 'ssl = no'}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 first_valid_uid = ${uid}
@@ -67,7 +73,8 @@ service imap-login {
     port = ${port}
   }
   inet_listener imaps {
-    port = 0
+    address = 127.0.0.1
+    port = ${tlsPort}
   }
 }
 service anvil {
@@ -83,7 +90,7 @@ service imap-login {
   child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
   const deadline = Date.now() + 20_000;
-  while (!(await accepts(port))) {
+  while (!(await accepts(port)) || (tlsPort > 0 && !(await accepts(tlsPort)))) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
       const log = existsSync(path.join(dir, 'dovecot.log')) ? readFileSync(path.join(dir, 'dovecot.log'), 'utf8') : '';
@@ -97,6 +104,7 @@ service imap-login {
     user,
     password,
     url: `imap://${user}:${password}@127.0.0.1:${port}/INBOX`,
+    ...(tls ? { tlsUrl: `imaps://${user}:${password}@localhost:${tlsPort}/INBOX`, caFile: tls.ca } : {}),
     async stop() {
       if (child.exitCode === null) {
         const gone = new Promise((resolve) => child.once('exit', resolve));
@@ -106,6 +114,19 @@ service imap-login {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A test CA and a server certificate for localhost signed by it, made with openssl. */
+function makeCertificates(dir: string): { ca: string; cert: string; key: string } {
+  const file = (name: string) => path.join(dir, name);
+  const run = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=reminders test CA', '-keyout', file('ca.key'), '-out', file('ca.pem'));
+  run('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', file('server.key'), '-out', file('server.csr'));
+  writeFileSync(file('server.ext'), 'subjectAltName = DNS:localhost, IP:127.0.0.1\n');
+  run('x509', '-req', '-in', file('server.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', file('server.ext'), '-out', file('server.pem'));
+  // Dovecot reads the key as root before dropping privileges; the test CA is only read by clients.
+  chmodSync(file('server.key'), 0o600);
+  return { ca: file('ca.pem'), cert: file('server.pem'), key: file('server.key') };
 }
 
 function accepts(port: number): Promise<boolean> {

@@ -10,8 +10,8 @@ const MASTER_NAME = 'reminders-master';
 export interface RedisSentinelServers {
   /** REDIS_URL for the product: the sentinels and the master's name. */
   url: string;
-  /** Kills the master (SIGKILL) and waits until the sentinels have promoted the replica. */
-  killMaster(): Promise<{ killed: number; promoted: number }>;
+  /** Kills the master (SIGKILL) and waits until the sentinels have promoted the replica (unless told not to wait). */
+  killMaster(options?: { awaitPromotion?: boolean }): Promise<{ killed: number; promoted: number }>;
   close(): Promise<void>;
 }
 
@@ -79,10 +79,11 @@ export async function startRedisSentinel(): Promise<RedisSentinelServers> {
   };
   return {
     url: `redis+sentinel://${sentinelPorts.map((p) => `127.0.0.1:${p}`).join(',')}/${MASTER_NAME}`,
-    async killMaster() {
+    async killMaster({ awaitPromotion = true } = {}) {
       const killed = await masterAddress();
       await processes.find((p) => p.port === killed)?.stop('SIGKILL');
       let promoted = killed;
+      if (!awaitPromotion) return { killed, promoted };
       await until(
         async () => {
           promoted = await masterAddress();
