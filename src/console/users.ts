@@ -44,7 +44,7 @@ function checkPassword(password: string): string {
 function checkEmail(value: string | undefined): string | null {
   if (value === undefined) return null;
   const email = value.trim();
-  if (!isDeliverableAddress(email)) throw new UserError(`--email "${value}" is not an email address`);
+  if (!isDeliverableAddress(email)) throw new UserError(`"${value}" is not an email address`);
   return email;
 }
 

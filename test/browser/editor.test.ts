@@ -2,7 +2,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { addUser } from '../../src/console/users';
 import { addDays, businessDate } from '../../src/dates';
 import { outcomesReport } from '../../src/outcomes/report';
-import { exited, killLeftovers, spawnCli } from '../helpers/cli';
+import { exited, killLeftovers, runCli, spawnCli } from '../helpers/cli';
 import { launchBrowser, saveScreenshot } from '../helpers/browser';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { useMailTestEnv } from '../helpers/mail-test-env';
@@ -41,7 +41,7 @@ const live = async (variant: string, arm: 'A' | 'B' = 'A') =>
 beforeAll(async () => {
   today = businessDate(new Date(), 'UTC');
   await addUser(t.app.db, MIA.name, 'marketing', MIA.password, { email: MIA.email });
-  await addUser(t.app.db, MAX.name, 'marketing', MAX.password, { email: MAX.email });
+  await addUser(t.app.db, MAX.name, 'marketing', MAX.password);
   await addUser(t.app.db, VERA.name, 'viewer', VERA.password);
   shippedVersion = (await live('annual/en/30'))!;
   expect(shippedVersion).toMatch(/^[0-9a-f]{12}$/);
@@ -97,6 +97,18 @@ async function sentSubject(address: string): Promise<string> {
   await until(() => mailTo(address).length > 0, `the worker to send the reminder to ${address}`, 30_000);
   return mailTo(address)[0]!.parsed.subject ?? '';
 }
+
+it('users email sets where the editor sends a person the tests, and refuses an account that does not exist or a bad address', async () => {
+  const set = await runCli(['users', 'email', MAX.name, MAX.email], t.env);
+  expect([set.code, set.stdout.trim()]).toEqual([0, `Tests from the template editor go to ${MAX.email} for ${MAX.name}.`]);
+  expect(await t.app.db.selectFrom('console_users').select('email').where('name', '=', MAX.name).executeTakeFirstOrThrow()).toEqual({ email: MAX.email });
+  const nobody = await runCli(['users', 'email', 'nobody', 'nobody@example.com'], t.env);
+  expect(nobody.code).toBe(2);
+  expect(nobody.stderr).toMatch(/no account named nobody/);
+  const bad = await runCli(['users', 'email', MAX.name, 'not-an-address'], t.env);
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toMatch(/"not-an-address" is not an email address/);
+}, 60_000);
 
 it('a marketer edits the 30-day subject, sees the preview change, sends herself a test, publishes, and the worker sends the new subject', async () => {
   const { page } = mia;

@@ -62,6 +62,19 @@ export function registerUsersCommand(program: Command): void {
     });
 
   users
+    .command('email')
+    .description('set where the template editor sends this person\'s tests (no ADDRESS: clear it)')
+    .argument('<NAME>', 'account name')
+    .argument('[ADDRESS]', 'the person\'s own email address')
+    .action(async (name: string, address: string | undefined) => {
+      const [{ withApp }, { setEmail }] = await Promise.all([import('../with-app'), import('../../console/users')]);
+      await withApp(async (app) => {
+        await setEmail(app.db, name.trim(), address ?? null);
+        console.log(address ? `Tests from the template editor go to ${address.trim()} for ${name.trim()}.` : `Account ${name.trim()} has no email address now (tests go to its name if that is an address).`);
+      });
+    });
+
+  users
     .command('remove')
     .description('delete a console account and end its sessions (the audit trail keeps its name)')
     .argument('<NAME>', 'account name')
