@@ -233,6 +233,37 @@ it('two marketers edit one variant: the second to publish is told who published 
   }
 }, 120_000);
 
+it('the preview is filled with a real license chosen by key, and a saved draft reopens but is never sent', async () => {
+  const { page } = mia;
+  await openEditor(page, 'family=annual&offset=30&locale=en');
+  const licenseField = page.getByLabel('Fill with license key (empty: the sample data)');
+  await licenseField.fill('KEY-NEW-SUBJECT');
+  await licenseField.press('Enter');
+  await page.locator('#preview-filled', { hasText: 'license KEY-NEW-SUBJECT (buyer@new-subject.example)' }).waitFor();
+  // One license: the subject's single wording, and the customer's own order in the email.
+  expect(await page.locator('#preview-subject').textContent()).toBe('Keep your annual license: 30 days left');
+  await page.frameLocator('#preview-desktop').getByText('Customer KEY-NEW-SUBJECT').first().waitFor();
+
+  const liveBefore = await live('annual/en/30');
+  await page.getByLabel('Subject').fill('{{#if single}}Draft: {{plural daysLeft one="# day" other="# days"}} left{{else}}Drafts: {{plural daysLeft one="# day" other="# days"}} left{{/if}}');
+  await page.locator('#preview-subject', { hasText: 'Draft: 30 days left' }).waitFor();
+  await page.getByLabel('Message (what changed and why)').fill('idea for later');
+  await page.getByRole('button', { name: 'Save draft' }).click();
+  await page.locator('.notice', { hasText: /Draft \d+ saved/ }).waitFor();
+  await page.locator('body[data-editor="ready"]').waitFor();
+  expect(await page.getByLabel('Subject').inputValue()).toContain('Draft: {{plural');
+  expect(await page.locator('.strip').textContent()).toContain('draft saved by console mia');
+  expect(await live('annual/en/30')).toBe(liveBefore);
+  const drafts = await t.app.db.selectFrom('template_drafts').select(['actor', 'base_version', 'message']).execute();
+  expect(drafts).toEqual([{ actor: 'console mia', base_version: liveBefore, message: 'idea for later' }]);
+  // Opened again without the draft: the live version, with the draft listed.
+  await openEditor(page, 'family=annual&offset=30&locale=en');
+  expect(await page.getByLabel('Subject').inputValue()).toContain('Keep your annual license');
+  await page.getByRole('link', { name: /^Draft \d+$/ }).click();
+  await page.locator('body[data-editor="ready"]').waitFor();
+  expect(await page.getByLabel('Subject').inputValue()).toContain('Draft: {{plural');
+}, 60_000);
+
 it('the history shows who published what and when, a diff between two versions, and rolls back from the page', async () => {
   const { page } = mia;
   await openEditor(page, 'family=annual&offset=30&locale=en');
