@@ -148,8 +148,10 @@ it('a marketer edits the 30-day subject, sees the preview change, sends herself 
   await dueIn30('KEY-NEW-SUBJECT', 'buyer@new-subject.example');
   await t.scan(today);
   expect(await sentSubject('buyer@new-subject.example')).toBe('Keep your annual license: 30 days left');
-  const row = await t.app.db.selectFrom('reminder_ledger').select(['template_version', 'status']).where('license_key', '=', 'KEY-NEW-SUBJECT').executeTakeFirstOrThrow();
-  expect(row).toEqual({ template_version: published, status: 'sent' });
+  // The worker records the send once the SMTP server has accepted it: a moment after the mail arrives.
+  const row = () => t.app.db.selectFrom('reminder_ledger').select(['template_version', 'status']).where('license_key', '=', 'KEY-NEW-SUBJECT').executeTakeFirstOrThrow();
+  await until(async () => (await row()).status === 'sent', 'the ledger to record the send');
+  expect(await row()).toEqual({ template_version: published, status: 'sent' });
 }, 120_000);
 
 it('a broken edit shows each problem at its line, cannot be published, and the live version keeps sending', async () => {
