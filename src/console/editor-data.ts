@@ -164,7 +164,9 @@ export async function previewEdit(app: App, ref: VariantRef, files: Record<strin
       filledWith = `license ${options.license} (${input.recipient})`;
     } catch (error) {
       if (!(error instanceof UserError)) throw error;
-      return { version: check.version, subject: null, html: null, text: null, problems, filledWith: error.message, recipient: null };
+      // The command line's advice (`use --kind …`) said the console's way.
+      const said = error.message.replace(/: use --kind (\w+)$/, (_, kind: string) => `: its reminders are the ${kind === 'license' ? 'annual license' : 'maintenance'} emails`);
+      return { version: check.version, subject: null, html: null, text: null, problems, filledWith: said, recipient: null };
     }
   } else {
     input = sampleInput(config, loadSampleData(config.templatesDir), { kind, offset, expired, locale: ref.locale });

@@ -5,6 +5,7 @@ import { businessDate, parseIsoDate } from '../dates';
 import type { IsoDate, TemplateArm } from '../db/types';
 import { outcomesReport } from '../outcomes/report';
 import type { VariantRef } from '../render/variants';
+import { ServiceUnavailableError } from '../service-checks';
 import { publishEdit } from '../templates-store/publish';
 import { diffVersions, endExperiment, PublishConflict, rollback, saveDraft } from '../templates-store/store';
 import { UserError } from '../user-error';
@@ -126,8 +127,10 @@ export function registerEditorRoutes(router: express.Router, app: App, ctxOf: (r
       await recordAction(db, { userName: ctx.userName, action: 'send test', target: `template ${ref.family}/${ref.locale}/${ref.variant}`, detail: `to ${to}` });
       res.json({ message: `Sent "${sent.subject}" to ${to}.` });
     } catch (error) {
-      if (!(error instanceof UserError) && !(error instanceof Error && /SMTP|smtp/.test(error.message))) throw error;
-      res.status(error instanceof UserError ? 422 : 502).json({ message: error instanceof UserError ? error.message : `Not sent: ${error.message}` });
+      // A refused edit or an SMTP refusal (UserError), or no SMTP server answering: said on the page.
+      if (error instanceof UserError) res.status(422).json({ message: error.message });
+      else if (error instanceof ServiceUnavailableError) res.status(502).json({ message: error.message });
+      else throw error;
     }
   }));
 
