@@ -142,6 +142,8 @@ export interface PreviewResult {
   problems: TemplateProblem[];
   /** What the preview is filled with. */
   filledWith: string;
+  /** Why the license asked for could not fill it (the sample data did). */
+  licenseProblem: string | null;
   recipient: string | null;
 }
 
@@ -156,30 +158,29 @@ export async function previewEdit(app: App, ref: VariantRef, files: Record<strin
   const expired = ref.variant === 'expired';
   const check = await checkFileSet(files, ref, config, config.templatesDir);
   const problems = [...check.problems];
-  let input;
-  let filledWith: string;
+  const sample = () => sampleInput(config, loadSampleData(config.templatesDir), { kind, offset, expired, locale: ref.locale });
+  let input = null;
+  let filledWith = 'the sample data';
+  let licenseProblem: string | null = null;
   if (options.license) {
     try {
       input = (await licenseInput(app.db, config, options.license, { kind, offset, expired, locale: ref.locale })).input;
       filledWith = `license ${options.license} (${input.recipient})`;
     } catch (error) {
       if (!(error instanceof UserError)) throw error;
-      // The command line's advice (`use --kind …`) said the console's way.
-      const said = error.message.replace(/: use --kind (\w+)$/, (_, kind: string) => `: its reminders are the ${kind === 'license' ? 'annual license' : 'maintenance'} emails`);
-      return { version: check.version, subject: null, html: null, text: null, problems, filledWith: said, recipient: null };
+      // The command line's advice (`use --kind …`) said the console's way; the sample data meanwhile.
+      licenseProblem = error.message.replace(/: use --kind (\w+)$/, (_, k: string) => `: its reminders are the ${k === 'license' ? 'annual license' : 'maintenance'} emails`);
     }
-  } else {
-    input = sampleInput(config, loadSampleData(config.templatesDir), { kind, offset, expired, locale: ref.locale });
-    filledWith = 'the sample data';
   }
+  input ??= sample();
   if (options.recipient) input = { ...input, recipient: options.recipient };
-  if (!check.content) return { version: check.version, subject: null, html: null, text: null, problems, filledWith, recipient: input.recipient };
+  if (!check.content) return { version: check.version, subject: null, html: null, text: null, problems, filledWith, licenseProblem, recipient: input.recipient };
   try {
     const email = compiledFromParts(check.content).fill(input);
-    return { version: check.version, subject: email.subject, html: email.html, text: email.text, problems, filledWith, recipient: input.recipient };
+    return { version: check.version, subject: email.subject, html: email.html, text: email.text, problems, filledWith, licenseProblem, recipient: input.recipient };
   } catch (error) {
     problems.push({ file: check.content.files[0] ?? LAYOUT_FILE, line: 0, message: error instanceof Error ? error.message : String(error) });
-    return { version: check.version, subject: null, html: null, text: null, problems, filledWith, recipient: input.recipient };
+    return { version: check.version, subject: null, html: null, text: null, problems, filledWith, licenseProblem, recipient: input.recipient };
   }
 }
 
@@ -190,6 +191,7 @@ export async function previewEdit(app: App, ref: VariantRef, files: Record<strin
  */
 export async function sendTestEdit(app: App, ref: VariantRef, files: Record<string, string>, to: string, license?: string): Promise<{ subject: string; response: string }> {
   const preview = await previewEdit(app, ref, files, { license, recipient: to });
+  if (preview.licenseProblem) throw new UserError(`not sent: ${preview.licenseProblem}`);
   if (preview.problems.length > 0 || !preview.html || preview.subject === null || preview.text === null) {
     throw new UserError(`not sent: this edit fails the checks (${preview.problems.length} problem(s)); fix them first`);
   }

@@ -163,6 +163,7 @@ ${editable ? '' : html`<p class="notice">Your role (${ctx.role}) can read templa
 <section aria-labelledby="preview-h" id="preview" data-state="loading">
   <h2 id="preview-h">Preview</h2>
   <div class="filters"><div><label for="preview-license">Fill with license key (empty: the sample data)</label><input id="preview-license" type="text" autocomplete="off"></div><button type="button" id="preview-refresh" class="secondary">Refresh preview</button></div>
+  <p id="preview-license-problem" class="bad" role="status"></p>
   <p><strong>Subject:</strong> <span id="preview-subject"></span></p>
   <p class="muted">Filled with <span id="preview-filled"></span>; version <code id="preview-version"></code></p>
   <div class="previews">

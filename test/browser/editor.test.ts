@@ -239,6 +239,10 @@ it('the preview is filled with a real license chosen by key, and a saved draft r
   const { page } = mia;
   await openEditor(page, 'family=annual&offset=30&locale=en');
   const licenseField = page.getByLabel('Fill with license key (empty: the sample data)');
+  await licenseField.fill('KEY-NOPE');
+  await licenseField.press('Enter');
+  await page.locator('#preview-license-problem', { hasText: 'no license with key "KEY-NOPE"' }).waitFor();
+  expect(await page.locator('#preview-filled').textContent()).toBe('the sample data');
   await licenseField.fill('KEY-NEW-SUBJECT');
   await licenseField.press('Enter');
   await page.locator('#preview-filled', { hasText: 'license KEY-NEW-SUBJECT (buyer@new-subject.example)' }).waitFor();

@@ -158,6 +158,7 @@ async function refreshPreview() {
   if (mine !== sequence) return;
   document.getElementById('preview-subject').textContent = result.subject === null ? '(no subject: see the problems)' : result.subject;
   document.getElementById('preview-filled').textContent = result.filledWith || '';
+  document.getElementById('preview-license-problem').textContent = result.licenseProblem || '';
   document.getElementById('preview-version').textContent = result.version || '';
   const htmlText = result.html || '<p style="font-family:sans-serif;color:#b42318">Nothing to show: see the problems.</p>';
   document.getElementById('preview-desktop').srcdoc = htmlText;
