@@ -47,6 +47,9 @@ beforeAll(async () => {
   expect(shippedVersion).toMatch(/^[0-9a-f]{12}$/);
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
+  // Workers re-read the live versions on a publish's NOTIFY, and at most TEMPLATE_POLL_MS after their
+  // last check: with 1 s, and seconds between one test's sends and the next, a scan after a publish
+  // is sent with the new version.
   daemon = spawnCli(['start'], { ...t.env, HTTP_PORT: String(port), WORKER_PROCESSES: '1', TEMPLATE_POLL_MS: '1000' });
   await until(async () => (await fetch(`${base}/healthz`).catch(() => null))?.ok === true, 'the daemon to answer /healthz', 60_000);
   browser = await launchBrowser();
