@@ -25,3 +25,27 @@ export const ACTIVITY_SCRIPT = `(function () {
   document.body.setAttribute('data-charts', 'drawn');
 })();
 `;
+
+/**
+ * The Outcomes page's chart: per kind × offset × locale × version × arm, the series renewed before
+ * expiry, within 30 days after, and not renewed, from the JSON block the server wrote.
+ */
+export const OUTCOMES_SCRIPT = `(function () {
+  var data = JSON.parse(document.getElementById('outcomes-data').textContent);
+  var canvas = document.getElementById('chart-outcomes');
+  if (canvas && data.rows.length > 0) {
+    var labels = data.rows.map(function (r) { return r.kind + ' ' + r.offset + ' ' + r.locale + ' ' + r.templateVersion + ' ' + r.arm; });
+    var series = [
+      ['renewedBeforeExpiry', 'renewed before expiry', '#1e7b34'],
+      ['renewedAfterExpiry', 'renewed within 30 days after', '#7fbf7f'],
+      ['notRenewed', 'not renewed', '#b42318']
+    ];
+    new Chart(canvas, {
+      type: 'bar',
+      data: { labels: labels, datasets: series.map(function (s) { return { label: s[1], data: data.rows.map(function (r) { return r[s[0]]; }), backgroundColor: s[2] }; }) },
+      options: { animation: false, maintainAspectRatio: false, indexAxis: 'y', scales: { x: { stacked: true, beginAtZero: true, title: { display: true, text: 'series' } }, y: { stacked: true } } }
+    });
+  }
+  document.body.setAttribute('data-charts', 'drawn');
+})();
+`;

@@ -54,6 +54,27 @@ const STYLE = `
   iframe.email { width: 100%; height: 70vh; border: 1px solid #cbd2d9; background: #fff; }
   code { overflow-wrap: anywhere; }
   ul.plain { list-style: none; margin: 0; padding: 0; }
+  main.wide { max-width: none; }
+  .editor-grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1rem; align-items: start; }
+  @media (max-width: 70rem) { .editor-grid { grid-template-columns: minmax(0, 1fr); } }
+  .editor-grid > section { background: #fff; border-radius: 6px; padding: .4rem 1rem 1rem; box-shadow: 0 1px 2px rgba(0,0,0,.1); min-width: 0; }
+  .code-editor { border: 1px solid #9aa5b1; border-radius: 4px; height: 28rem; overflow: hidden; }
+  .code-editor .cm-editor { height: 100%; }
+  input.wide { width: 100%; }
+  .label { display: block; font-size: .85rem; font-weight: 600; margin-bottom: .2rem; }
+  ul.blocks { list-style: none; display: flex; flex-wrap: wrap; gap: .3rem .8rem; padding: 0; margin: 0; }
+  button.link { background: none; color: #1a56b0; padding: 0; text-decoration: underline; }
+  button.secondary { background: #fff; color: #1a56b0; border: 1px solid #1a56b0; }
+  button:disabled, button.secondary:disabled { background: #9aa5b1; color: #fff; border-color: #9aa5b1; cursor: not-allowed; }
+  .buttons { display: flex; flex-wrap: wrap; gap: .6rem; }
+  ul.problems { margin: 0; padding-left: 1.2rem; color: #b42318; }
+  .previews { display: flex; gap: .8rem; align-items: flex-start; }
+  .previews figure { margin: 0; } .previews figure:first-child { flex: 1; min-width: 0; }
+  iframe.preview-desktop { width: 100%; height: 36rem; border: 1px solid #cbd2d9; background: #fff; }
+  iframe.preview-mobile { width: 375px; height: 36rem; border: 1px solid #cbd2d9; background: #fff; }
+  pre.preview-text { white-space: pre-wrap; background: #f8f9fa; border: 1px solid #e4e7eb; padding: .6rem; max-height: 20rem; overflow: auto; font-size: .85rem; }
+  pre.diff { background: #fff; padding: .8rem; overflow-x: auto; font-size: .85rem; box-shadow: 0 1px 2px rgba(0,0,0,.1); }
+  pre.diff .add { background: #e6f4ea; color: #1e7b34; } pre.diff .del { background: #fdecea; color: #b42318; } pre.diff .hunk { color: #616e7c; }
 `;
 
 const NAV = [
@@ -61,13 +82,14 @@ const NAV = [
   ['activity', '/console/activity', 'Activity'],
   ['reminders', '/console/reminders', 'Reminders'],
   ['templates', '/console/templates', 'Templates'],
+  ['outcomes', '/console/outcomes', 'Outcomes'],
   ['unreachable', '/console/unreachable', 'Unreachable'],
 ] as const;
 
 export type Section = (typeof NAV)[number][0] | 'queues' | 'none';
 
 /** A console page: navigation, the signed-in person with a sign-out button, then `body`. */
-export function page(ctx: PageContext, options: { title: string; section: Section; refreshSeconds?: number; scripts?: string[] }, body: Html): string {
+export function page(ctx: PageContext, options: { title: string; section: Section; refreshSeconds?: number; scripts?: string[]; wide?: boolean }, body: Html): string {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -91,7 +113,7 @@ ${options.refreshSeconds ? html`<meta http-equiv="refresh" content="${options.re
     <form method="post" action="/console/logout"><input type="hidden" name="_csrf" value="${ctx.csrfToken}"><button type="submit">Sign out</button></form>
   </div>
 </header>
-<main id="main">
+<main id="main"${options.wide ? html` class="wide"` : ''}>
 <h1>${options.title}</h1>
 ${body}
 </main>

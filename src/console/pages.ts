@@ -253,13 +253,18 @@ ${
 ${
   live.length === 0
     ? html`<p>No version published yet: <code>reminders templates publish</code> publishes the templates folder.</p>`
-    : html`<div class="table-wrap"><table><thead><tr><th>Variant</th><th>Live version</th><th>Since</th><th>Versions kept</th><th>Preview</th></tr></thead><tbody>
-${live.map((t) => html`<tr><td>${t.variant}</td><td><code>${t.version}</code></td><td>${when(t.since)}</td><td>${t.versions}</td><td><a href="/console/templates/${t.version}/${t.variant}" aria-label="Preview ${t.variant} version ${t.version}">Preview</a></td></tr>`)}
+    : html`<div class="table-wrap"><table><thead><tr><th>Variant</th><th>Live version</th><th>Since</th><th>Versions kept</th><th>Preview</th><th>Edit</th></tr></thead><tbody>
+${live.map((t) => html`<tr><td>${t.variant}</td><td><code>${t.version}</code></td><td>${when(t.since)}</td><td>${t.versions}</td><td><a href="/console/templates/${t.version}/${t.variant}" aria-label="Preview ${t.variant} version ${t.version}">Preview</a></td><td><a href="/console/templates/edit?${editLink(t.variant)}" aria-label="Open ${t.variant} in the editor">${CAN.editTemplates(ctx.role) ? 'Edit' : 'Open'}</a></td></tr>`)}
 </tbody></table></div>`
 }
-<p class="muted">Marketing previews edits live with <code>reminders templates preview</code>.</p>`;
+<p><a href="/console/templates/edit">Open the template editor</a>: ${CAN.editTemplates(ctx.role) ? 'edit a variant beside its live preview, test it, publish it, roll it back.' : 'read a variant, its preview and its history (marketing and admins edit).'}</p>`;
   return page(ctx, { title: 'Templates', section: 'templates' }, body);
 }
+
+const editLink = (variant: string) => {
+  const [family = '', locale = '', offset = ''] = variant.split('/');
+  return new URLSearchParams({ family, locale, offset }).toString();
+};
 
 /** The renewals of `reminders unreachable`: one row per order, each item with its expiry, each address with why. */
 export function unreachablePage(ctx: PageContext, renewals: UnreachableRenewal[]): string {

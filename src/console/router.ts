@@ -12,6 +12,7 @@ import { UserError } from '../user-error';
 import { actorName, recordAction } from './audit';
 import { ACTIVITY_SCRIPT } from './client-scripts';
 import { activityView, liveTemplates, reminderDetail, searchReminders, type SearchFilter, sentEmail, todayView } from './data';
+import { registerEditorRoutes } from './editor-routes';
 import { html } from './html';
 import { type PageContext, signInPage } from './layout';
 import { activityPage, emailPage, messagePage, reminderPage, remindersPage, replayPage, templatesPage, todayPage, unreachablePage } from './pages';
@@ -72,7 +73,10 @@ export function consoleRoutes(app: App): { router: express.Router; dashboardGuar
     });
     next();
   });
-  router.use(express.urlencoded({ extended: false, limit: '64kb' }));
+  // The template editor posts every file of a variant (tens of kB); every other form is small.
+  const smallForms = express.urlencoded({ extended: false, limit: '64kb' });
+  const editorForms = express.urlencoded({ extended: false, limit: '1mb' });
+  router.use((req, res, next) => (req.path.startsWith('/templates/') ? editorForms : smallForms)(req, res, next));
 
   /** The session of the request: its cookie's, or one opened for the account a trusted proxy names. */
   const authenticate = async (req: Request, res: Response): Promise<Session | null> => {
@@ -341,6 +345,8 @@ export function consoleRoutes(app: App): { router: express.Router; dashboardGuar
   router.get('/unreachable', wrap(async (_req, res) => {
     res.type('html').send(unreachablePage(ctxOf(res), await listUnreachable(db, config)));
   }));
+
+  registerEditorRoutes(router, app, ctxOf);
 
   router.use((_req, res) => {
     res.status(404).type('html').send(messagePage(ctxOf(res), 'Not found', 'No such console page.'));

@@ -7,6 +7,7 @@ import * as ledgerRetention from './migrations/0006-ledger-retention';
 import * as consoleTables from './migrations/0007-console';
 import * as bounces from './migrations/0008-bounces';
 import * as templatePublishing from './migrations/0009-template-publishing';
+import * as consoleUserEmail from './migrations/0011-console-user-email';
 import { maskUrlCredentials } from '../redact';
 import { UserError } from '../user-error';
 import type { Database } from './types';
@@ -21,6 +22,7 @@ export const migrations: Record<string, Migration> = {
   '0007-console': consoleTables,
   '0008-bounces': bounces,
   '0009-template-publishing': templatePublishing,
+  '0011-console-user-email': consoleUserEmail,
 };
 
 const migrator = (db: Kysely<Database>) => new Migrator({ db, provider: { getMigrations: async () => migrations } });

@@ -247,6 +247,8 @@ export interface ConsoleUsersTable {
   password_hash: string;
   created_at: Timestamp;
   password_changed_at: Timestamp;
+  /** Where the template editor sends a test to this person (null: the name, when it is an address). */
+  email: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface ConsoleSessionsTable {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { type CompileHooks, type CompileResult, compileVariant } from '../render/compile-variant';
 import { loadSampleData, SAMPLE_DATA_FILE } from '../render/sample-data';
 import { dedupe, type TemplateProblem } from '../render/template-problem';
+import type { CopyBlock } from '../render/template-source';
 import type { StoredVersion } from '../render/template-versions';
 import { checkRendered, type ValidateConfig, validateTemplates } from '../render/validate-templates';
 import { listVariants, type VariantRef, variantId } from '../render/variants';
@@ -17,6 +18,9 @@ export interface CheckedVariant {
   content: StoredVersion | null;
   /** Its own problems. */
   problems: TemplateProblem[];
+  /** The copy blocks placed in it and the subject block used (what the console's editor offers as fields). */
+  blocks?: CopyBlock[];
+  subjectBlock?: CopyBlock | null;
 }
 
 export interface FolderCheck {
@@ -49,7 +53,7 @@ export async function checkFolder(dir: string, config: ValidateConfig, only?: (r
       if (sample) problems.push(...checkRendered(ref, result, sample, config, false).problems);
       else if (sampleProblem) problems.push(sampleProblem);
     }
-    variants.push({ ref, version: result.templateVersion, content: contentOf(ref, result), problems });
+    variants.push({ ref, version: result.templateVersion, content: contentOf(ref, result), problems, blocks: result.blocks, subjectBlock: result.subjectBlock });
   }
   return { variants, problems: report ? report.problems : dedupe(variants.flatMap((v) => v.problems)) };
 }

@@ -329,7 +329,7 @@ export async function listRefusals(db: Db): Promise<RefusedTemplate[]> {
 }
 
 /** Publishes a stored version again, for every variant that has it (optionally narrowed). */
-export async function rollback(db: Kysely<Database>, version: string, options: { actor: string; message: string; filter?: HistoryFilter }): Promise<Publication[]> {
+export async function rollback(db: Kysely<Database>, version: string, options: { actor: string; message: string; filter?: HistoryFilter; source?: string }): Promise<Publication[]> {
   const filter = options.filter ?? {};
   const stored = await db
     .selectFrom('template_versions')
@@ -357,7 +357,7 @@ export async function rollback(db: Kysely<Database>, version: string, options: {
       .executeTakeFirst();
     entries.push({ ref, arm: last?.arm ?? 'A', content });
   }
-  return publishVersions(db, entries, { actor: options.actor, message: options.message || `rollback to ${version}`, source: 'cli', action: 'rollback' });
+  return publishVersions(db, entries, { actor: options.actor, message: options.message || `rollback to ${version}`, source: options.source ?? 'cli', action: 'rollback' });
 }
 
 /**
@@ -368,7 +368,7 @@ export async function endExperiment(
   db: Kysely<Database>,
   refs: readonly VariantRef[],
   keep: TemplateArm,
-  options: { actor: string; message: string },
+  options: { actor: string; message: string; source?: string },
 ): Promise<Publication[]> {
   const entries: PublishEntry[] = [];
   for (const ref of refs) {
@@ -381,7 +381,7 @@ export async function endExperiment(
     entries.push({ ref, arm: 'B', content: null, expectedBase: b.version });
   }
   if (entries.length === 0) throw new UserError('no arm B is live for that variant: there is no experiment to end');
-  return publishVersions(db, entries, { actor: options.actor, message: options.message || `experiment ended, kept ${keep}`, source: 'cli', action: 'end-experiment' });
+  return publishVersions(db, entries, { actor: options.actor, message: options.message || `experiment ended, kept ${keep}`, source: options.source ?? 'cli', action: 'end-experiment' });
 }
 
 /** The variants (locales × variant) that match kind/offset/locale, among those ever stored. */

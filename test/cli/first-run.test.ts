@@ -76,6 +76,7 @@ const NEEDS_TABLES: Record<string, string[]> = {
   'templates version': ['templates', 'version', '1'],
   'users list': ['users', 'list'],
   'users remove': ['users', 'remove', 'alice'],
+  'users email': ['users', 'email', 'alice', 'alice@example.com'],
   console: ['console'],
   prune: ['prune', '--older-than', '2y'],
   'report outcomes': ['report', 'outcomes'],

@@ -2,9 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
-import type { Kysely } from 'kysely';
 import type { Config } from '../../config';
-import type { Database, ReminderKind } from '../../db/types';
+import type { ReminderKind } from '../../db/types';
 import { emailLocale, normalizeLocale, resolveLocale } from '../../render/locale';
 import type { TemplateProblem } from '../../render/template-problem';
 import type { ReminderEmailInput } from '../../render/types';
@@ -101,78 +100,6 @@ async function renderOrFail(config: Config, input: ReminderEmailInput) {
   return { email: outcome.email, locale: outcome.locale };
 }
 
-/** The email a real license's first contact would get for this reminder, read from the portal tables. */
-async function licenseInput(db: Kysely<Database>, config: Config, key: string, options: VariantOptions, offset: number): Promise<{ input: ReminderEmailInput; sentOn: string }> {
-  const [{ sql }, { addDays }, { SAMPLE_DAYS_EXPIRED }, { portalLinks }, { unsubscribeUrl }] = await Promise.all([
-    import('kysely'),
-    import('../../dates'),
-    import('../../render/sample-data'),
-    import('../../render/portal-links'),
-    import('../../unsubscribe/token'),
-  ]);
-  const license = await db
-    .selectFrom('licenses')
-    .innerJoin('orders', 'orders.id', 'licenses.order_id')
-    .select([
-      'licenses.order_id',
-      'licenses.license_key',
-      'licenses.product',
-      'licenses.license_type',
-      'licenses.expires_on',
-      'licenses.maintenance_expires_on',
-      'orders.order_number',
-      'orders.customer_name',
-    ])
-    .where('licenses.license_key', '=', key)
-    .orderBy('licenses.id')
-    .executeTakeFirst();
-  if (!license) throw new UserError(`no license with key "${key}"`);
-  const expected = options.kind === 'license' ? 'annual' : 'lifetime';
-  if (license.license_type !== expected) {
-    throw new UserError(`license "${key}" is ${license.license_type}: use --kind ${license.license_type === 'annual' ? 'license' : 'maintenance'}`);
-  }
-  const expiresOn = options.kind === 'license' ? license.expires_on : license.maintenance_expires_on;
-  if (!expiresOn) throw new UserError(`license "${key}" has no ${options.kind === 'license' ? 'expires_on' : 'maintenance_expires_on'} date: it gets no reminders`);
-  const contact = await db
-    .selectFrom('order_contacts')
-    .select(['email', 'name', 'locale'])
-    .where('order_id', '=', license.order_id)
-    .orderBy(sql<boolean>`unsubscribed_at is null`, 'desc')
-    .orderBy('id')
-    .executeTakeFirst();
-  const daysLeft = options.expired ? SAMPLE_DAYS_EXPIRED : offset;
-  const recipient = contact?.email ?? 'customer@example.com';
-  const items = [
-    {
-      product: license.product,
-      licenseKey: license.license_key,
-      orderNumber: license.order_number,
-      customerName: license.customer_name,
-      expiresOn,
-      daysLeft,
-    },
-  ];
-  return {
-    sentOn: addDays(expiresOn, -daysLeft),
-    input: {
-      kind: options.kind,
-      offset: options.expired ? 0 : offset,
-      expired: options.expired ?? false,
-      daysLeft,
-      locale: options.locale ?? contact?.locale ?? 'en',
-      contactName: contact?.name ?? null,
-      recipient,
-      items,
-      links: {
-        ...portalLinks(config.portalUrl, options.kind, [license.license_key]),
-        unsubscribe: unsubscribeUrl(config.publicUrl, recipient, config.unsubscribeSecret),
-      },
-      salesEmail: config.salesEmail,
-      supportEmail: config.supportEmail,
-    },
-  };
-}
-
 /** Registers `reminders templates validate|render|preview|send-test`: marketing's tools. */
 export function registerTemplateCommands(program: Command): void {
   const templates = program
@@ -215,7 +142,8 @@ export function registerTemplateCommands(program: Command): void {
           const key = options.license;
           const { withApp } = await import('../with-app');
           return withApp(async (app) => {
-            const { input, sentOn } = await licenseInput(app.db, app.config, key, options, offset);
+            const { licenseInput } = await import('../../render/license-input');
+            const { input, sentOn } = await licenseInput(app.db, app.config, key, { ...options, offset });
             return { config: app.config, input, note: ` as it would be sent on ${sentOn} to ${input.recipient}` };
           });
         }

@@ -32,12 +32,13 @@ export function registerUsersCommand(program: Command): void {
     .description('create a console account; the password (12 characters or more) is read from standard input')
     .argument('<NAME>', 'account name, as typed on the sign-in page and shown in the audit trail')
     .requiredOption('--role <role>', `${CONSOLE_ROLES.join(', ')}: viewers read; operators also replay, force, hold and suppress; marketing also edits templates; admins do all`, roleArg)
+    .option('--email <address>', 'the person\'s own address: where the template editor sends them a test (default: the name, if it is an address)')
     .addHelpText('after', '\nExample:\n  printf "%s\\n" "$PASSWORD" | reminders users add alice --role operator')
-    .action(async (name: string, options: { role: string }) => {
+    .action(async (name: string, options: { role: string; email?: string }) => {
       const [{ withApp }, { addUser, parseRole }] = await Promise.all([import('../with-app'), import('../../console/users')]);
       const password = await passwordFromStdin();
       await withApp(async (app) => {
-        await addUser(app.db, name, parseRole(options.role), password);
+        await addUser(app.db, name, parseRole(options.role), password, { email: options.email });
         console.log(`Account ${name.trim()} (${options.role}) created: sign in at ${app.config.publicUrl}/console`);
       });
     });
@@ -55,8 +56,21 @@ export function registerUsersCommand(program: Command): void {
         } else if (list.length === 0) {
           console.log('No console accounts. Add one: reminders users add NAME --role admin (password on standard input).');
         } else {
-          console.log(formatTable(['name', 'role', 'created', 'password changed'], list.map((u) => [u.name, u.role, u.createdAt.toISOString(), u.passwordChangedAt.toISOString()])));
+          console.log(formatTable(['name', 'role', 'email', 'created', 'password changed'], list.map((u) => [u.name, u.role, u.email ?? '', u.createdAt.toISOString(), u.passwordChangedAt.toISOString()])));
         }
+      });
+    });
+
+  users
+    .command('email')
+    .description('set where the template editor sends this person\'s tests (no ADDRESS: clear it)')
+    .argument('<NAME>', 'account name')
+    .argument('[ADDRESS]', 'the person\'s own email address')
+    .action(async (name: string, address: string | undefined) => {
+      const [{ withApp }, { setEmail }] = await Promise.all([import('../with-app'), import('../../console/users')]);
+      await withApp(async (app) => {
+        await setEmail(app.db, name.trim(), address ?? null);
+        console.log(address ? `Tests from the template editor go to ${address.trim()} for ${name.trim()}.` : `Account ${name.trim()} has no email address now (tests go to its name if that is an address).`);
       });
     });
 
