@@ -269,11 +269,12 @@ const schema = z.object({
       production: "Your SMTP provider's sending limit, with some headroom.",
     }),
   SEND_CONCURRENCY: integer(1, 100)
-    .default(4)
+    .default(16)
     .register(variableDocs, {
       section: 'Sending',
-      description: 'Emails in flight at once in each worker process (1–100).',
-      production: 'About `SMTP_POOL_SIZE`; more only queues behind the pool.',
+      description:
+        "Emails in flight at once in each worker process (1–100). Those beyond `SMTP_POOL_SIZE` claim, render and mark their rows while the others are at the SMTP server, and the ledger statements of all of them are batched (one claim, one hand-over mark, one outcome statement for the attempts making it at the same moment). An email waiting for a pooled connection counts against its SMTP deadline; one that never got a connection goes back to pending, never counted as an attempt.",
+      production: 'The default; lower it only if the SMTP server is so slow that emails wait for a pooled connection for seconds.',
     }),
   SEND_LOCK_MS: integer(1000, 600_000)
     .default(30_000)

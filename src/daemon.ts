@@ -5,7 +5,6 @@ import type { App } from './app';
 import { hostname } from 'node:os';
 import { SEND_BACKOFF, settleLeases, startLoop, startOutboxLoop } from './delivery/outbox';
 import { backoffDelay } from './delivery/transitions';
-import { startBounceMailboxLoop } from './bounces/imap-mailbox';
 import { startSalesDigestLoop } from './bounces/sales-digest';
 import { registerDailyScan, scanTodayIfMissed } from './queue/scheduler';
 import { startWorker } from './queue/workers';
@@ -113,7 +112,12 @@ export async function startDaemon(app: App, options: DaemonOptions): Promise<{ w
     keepScheduleAlive(app);
     // Once today's scan is done, the renewals no contact can be reached for go to sales (once a day).
     app.onClose(startSalesDigestLoop(app, options.digestCheckMs ?? SCHEDULE_CHECK_MS));
-    if (app.config.bounceImapUrl) app.onClose(startBounceMailboxLoop({ db: app.db, config: app.config, logger: app.logger }, app.config));
+    if (app.config.bounceImapUrl) {
+      // Loaded only where a bounce mailbox is read: the IMAP client and the mail parser are a
+      // sixth of the modules, and of the memory, of a process that only sends.
+      const { startBounceMailboxLoop } = await import('./bounces/imap-mailbox');
+      app.onClose(startBounceMailboxLoop({ db: app.db, config: app.config, logger: app.logger }, app.config));
+    }
   }
   if (options.sendWorker) workers.push(startSendWorker(app));
   return { workers };

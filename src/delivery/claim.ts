@@ -4,8 +4,9 @@ import type { Database, IsoDate, LedgerRow } from '../db/types';
 import type { ReminderEmailInput } from '../render/types';
 import { type EmailConfig, readEmailInput } from './email-input';
 import { eligibility } from './eligibility';
-import { applyTransition, claimRows, type LeaseSettings } from './ledger-sql';
-import { readEligibilityInputs } from './portal-state';
+import { Batcher, batcherFor } from './batcher';
+import { applyLeaseTransition, applyTransition, claimGroups, type ClaimGroupRequest, type LeaseSettings, SEND_BATCH_MAX, SEND_BATCH_WINDOW_MS } from './ledger-sql';
+import { type EligibilityReads, readEligibilityInputs } from './portal-state';
 
 export interface ClaimRequest {
   groupKey: string;
@@ -30,20 +31,56 @@ export interface Claim {
   examined: number;
 }
 
+/** What one attempt's part of a batched claim found: its rows, and the batch's reads of them. */
+interface Claimed {
+  rows: LedgerRow[];
+  reads?: EligibilityReads;
+  readError?: unknown;
+}
+
+const claimBatchers = new WeakMap<object, Map<string, Batcher<ClaimGroupRequest, Claimed>>>();
+
 /**
- * Claims the next pending rows of one email's group (one statement: rows to `sending` under a
- * fresh lease), applies the eligibility rule to each (the ineligible ones are let go as
- * `skipped`, with the reason) and reads the email's data. No transaction stays open: the lease
- * holds the rows. If the reads fail the rows go back to `pending` (or, if even that cannot be
- * written, the sweep puts them back once the lease expires: they were never handed over).
+ * The claims of the process's attempts, group-committed (see batcher.ts): one statement claims
+ * the next rows of every group asking in the window, one statement reads what the eligibility
+ * rule and the emails need for all of them. A failed read is each attempt's to handle.
+ */
+function claimBatched(db: Kysely<Database>, request: ClaimGroupRequest, settings: LeaseSettings): Promise<Claimed> {
+  const kind = `claim|${settings.leaseMs}|${settings.replayGraceMs}`;
+  const batcher = batcherFor(claimBatchers, db, kind, () =>
+    new Batcher<ClaimGroupRequest, Claimed>(
+      async (requests) => {
+        const claimed = await claimGroups(db, requests, settings);
+        const all = claimed.flat();
+        if (all.length === 0) return claimed.map((rows) => ({ rows }));
+        try {
+          const reads = await readEligibilityInputs(db, all);
+          return claimed.map((rows) => ({ rows, reads }));
+        } catch (error) {
+          return claimed.map((rows) => ({ rows, readError: error }));
+        }
+      },
+      { maxBatch: SEND_BATCH_MAX, windowMs: SEND_BATCH_WINDOW_MS, maxInFlight: 2, keys: (r) => [r.groupKey] },
+    ),
+  );
+  return batcher.submit(request);
+}
+
+/**
+ * Claims the next pending rows of one email's group (rows to `sending` under a fresh lease, in
+ * one statement shared with the other attempts of the process claiming at the same moment),
+ * applies the eligibility rule to each (the ineligible ones are let go as `skipped`, with the
+ * reason) and builds the email's data from the claim's reads. No transaction stays open: the
+ * lease holds the rows. If the reads fail the rows go back to `pending` (or, if even that cannot
+ * be written, the sweep puts them back once the lease expires: they were never handed over).
  */
 export async function claimNext(db: Kysely<Database>, config: EmailConfig, request: ClaimRequest, settings: LeaseSettings): Promise<Claim> {
   const owner = randomUUID();
-  const claimed = await claimRows(db, { groupKey: request.groupKey, limit: request.limit, owner, actor: request.actor, jobId: request.jobId }, settings);
+  const { rows: claimed, reads, readError } = await claimBatched(db, { groupKey: request.groupKey, limit: request.limit, owner, actor: request.actor, jobId: request.jobId }, settings);
   const empty: Claim = { owner, rows: [], skipped: [], examined: claimed.length };
   if (claimed.length === 0) return empty;
   try {
-    const reads = await readEligibilityInputs(db, claimed);
+    if (!reads) throw readError;
     const skipped: Array<{ id: string; reason: string }> = [];
     const rows: LedgerRow[] = [];
     for (const row of claimed) {
@@ -56,7 +93,7 @@ export async function claimNext(db: Kysely<Database>, config: EmailConfig, reque
     }
     const byReason = new Map<string, string[]>();
     for (const s of skipped) byReason.set(s.reason, [...(byReason.get(s.reason) ?? []), s.id]);
-    for (const [reason, ids] of byReason) await applyTransition(db, 'skip', { ids, owner, actor: request.actor, detail: reason }, settings);
+    for (const [reason, ids] of byReason) await applyLeaseTransition(db, 'skip', { ids, owner, actor: request.actor, detail: reason }, settings);
     const input = rows.length > 0 ? await readEmailInput(db, config, rows, reads, request.sendDay) : undefined;
     return { ...empty, rows, skipped, input };
   } catch (error) {

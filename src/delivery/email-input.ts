@@ -21,19 +21,20 @@ export function daysLeftFrom(scanDate: IsoDate, sendDay: IsoDate | undefined): I
 
 /**
  * Gathers the contact, customer and item details of claimed rows into the template's input. The
- * licenses and contacts come from the claim's eligibility reads; only the customers are read here.
+ * licenses, contacts and (when given) orders come from the claim's eligibility reads.
  * `sendDay` is the business date of the send (see daysLeftFrom).
  */
 export async function readEmailInput(
   db: Kysely<Database> | Transaction<Database>,
   config: EmailConfig,
   rows: LedgerRow[],
-  reads: Pick<EligibilityReads, 'licenses' | 'contacts'>,
+  reads: Pick<EligibilityReads, 'licenses' | 'contacts'> & Partial<Pick<EligibilityReads, 'orders'>>,
   sendDay?: IsoDate,
 ): Promise<ReminderEmailInput> {
   const first = rows[0] as LedgerRow;
   const orderIds = [...new Set(rows.map((r) => r.order_id))];
-  const orders = await db.selectFrom('orders').select(['id', 'customer_name']).where('id', 'in', orderIds).execute();
+  // The claim's reads carry the orders; other callers read them here.
+  const orders = reads.orders ?? (await db.selectFrom('orders').select(['id', 'customer_name']).where('id', 'in', orderIds).execute());
   const product = new Map(reads.licenses.map((l) => [l.id, l.product]));
   const customer = new Map(orders.map((o) => [o.id, o.customer_name]));
   const contacts = reads.contacts.filter((c) => c.unsubscribed_at === null && orderIds.includes(c.order_id));

@@ -1,5 +1,6 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import type { Database, LedgerRow, LedgerStatus } from '../db/types';
+import { Batcher, batcherFor } from './batcher';
 import { type LeaseEffect, NEEDS_OPERATOR, OPEN_STATUSES, settleTransition, TRANSITIONS, type TransitionName, type TransitionSpec } from './transitions';
 
 /**
@@ -141,6 +142,141 @@ export async function applyTransition(db: Db, name: TransitionName, request: Tra
   const missed = request.ids.filter((id) => !movedIds.has(id));
   if (missed.length > 0) for (const listener of missListeners) listener(name, missed.length);
   return { transition: name, moved: rows, missed };
+}
+
+/** The optional columns a lease-guarded request may set; requests batched together set the same ones. */
+const REQUEST_COLUMNS = [
+  ['messageId', 'message_id'],
+  ['templateVersion', 'template_version'],
+  ['templateArm', 'template_arm'],
+  ['templateLocale', 'template_locale'],
+] as const;
+
+/** Which optional columns a request sets: requests with the same shape share one statement. */
+export const requestShape = (request: TransitionRequest): string => REQUEST_COLUMNS.map(([field]) => (request[field] !== undefined ? '1' : '0')).join('');
+
+/**
+ * Applies one lease-guarded transition (the send path's: skip, hand-over, outcomes) to the rows
+ * of several attempts in ONE statement, each row guarded by its own attempt's lease, with their
+ * events (a data-modifying CTE). Each request gets the answer `applyTransition` would have given
+ * it. The requests must not share rows and must set the same optional columns (see requestShape).
+ */
+export async function applyLeaseTransitions(db: Db, name: TransitionName, requests: readonly TransitionRequest[], settings: LeaseSettings): Promise<TransitionResult[]> {
+  const spec: TransitionSpec = TRANSITIONS[name];
+  if (spec.guard !== 'lease') throw new Error(`the ${name} transition is not lease-guarded: apply it with applyTransition`);
+  if (requests.some((r) => !r.owner)) throw new Error(`the ${name} transition needs the lease owner`);
+  const shape = requests.length > 0 ? requestShape(requests[0] as TransitionRequest) : '';
+  if (requests.some((r) => requestShape(r) !== shape)) throw new Error('requests batched together must set the same columns');
+  const rows = requests.flatMap((r, i) => r.ids.map((id) => ({ id, i })));
+  if (rows.length === 0) return requests.map(() => ({ transition: name, moved: [], missed: [] }));
+  const perRow = <T>(pick: (r: TransitionRequest) => T) => rows.map(({ i }) => pick(requests[i] as TransitionRequest));
+  const setters = REQUEST_COLUMNS.filter(([field]) => (requests[0] as TransitionRequest)[field] !== undefined).map(([, column]) => sql`${sql.ref(column)} = q.${sql.ref(column)}`);
+  const statusChange = spec.to !== spec.from[0] || spec.from.length > 1;
+  const setClause = sql.join(
+    [
+      sql`status = ${spec.to}`,
+      ...(statusChange ? [sql`updated_at = now()`, spec.keepsReason ? sql`reason = q.detail` : sql`reason = null`] : []),
+      leaseColumns(spec.lease, null, settings.leaseMs),
+      handedOverColumn(spec.handedOver),
+      ...(spec.attempts !== 0 ? [sql`attempts = greatest(0, l.attempts + ${spec.attempts})`] : []),
+      ...(name === 'sent' ? [sql`sent_at = now()`] : []),
+      ...setters,
+    ],
+    sql`, `,
+  );
+  const text = (values: Array<string | null | undefined>) => sql`${values.map((v) => v ?? null)}::text[]`;
+  const update = sql`update reminder_ledger l set ${setClause}
+    from (select * from unnest(${idArray(rows.map((r) => r.id))}, ${text(perRow((r) => r.owner))}, ${text(perRow((r) => r.detail))}, ${text(perRow((r) => r.actor))},
+      ${text(perRow((r) => r.messageId))}, ${text(perRow((r) => r.templateVersion))}, ${text(perRow((r) => r.templateArm))}, ${text(perRow((r) => r.templateLocale))})
+      as u(id, owner, detail, actor, message_id, template_version, template_arm, template_locale)) q
+    where l.id = q.id and l.status = any(${statusArray(spec.from)}) and l.lease_owner = q.owner
+      ${spec.lease === 'extend' ? sql`and l.lease_expires_at > now()` : sql``}
+    returning l.id, l.attempts, l.status, l.group_key, q.detail, q.actor, q.message_id, q.template_version`;
+  const statement = spec.event
+    ? sql<TransitionResult['moved'][number]>`with moved as (${update}),
+        events as (
+          insert into reminder_events (ledger_id, event, status, detail, message_id, template_version, actor)
+          select id, ${spec.event}, ${spec.to}, detail, message_id, template_version, actor from moved
+        )
+        select id, attempts, status, group_key from moved order by id`
+    : sql<TransitionResult['moved'][number]>`with moved as (${update}) select id, attempts, status, group_key from moved order by id`;
+  const { rows: moved } = await statement.execute(db);
+  const byId = new Map(moved.map((row) => [String(row.id), row]));
+  return requests.map((request) => {
+    const mine = request.ids.flatMap((id) => byId.get(String(id)) ?? []);
+    const missed = request.ids.filter((id) => !byId.has(String(id)));
+    if (missed.length > 0) for (const listener of missListeners) listener(name, missed.length);
+    return { transition: name, moved: mine, missed };
+  });
+}
+
+const transitionBatchers = new WeakMap<object, Map<string, Batcher<TransitionRequest, TransitionResult>>>();
+
+/** Statements a batch of the send path holds at most: a few hundred rows, well under pg's parameter limits. */
+export const SEND_BATCH_MAX = 64;
+/** How long a call waits for the batch in flight before a second statement of its kind is sent. */
+export const SEND_BATCH_WINDOW_MS = 5;
+
+/**
+ * `applyTransition` for the send path's lease-guarded transitions, group-committed with the
+ * process's other attempts making the same transition (see batcher.ts): one statement for all.
+ */
+export function applyLeaseTransition(db: Kysely<Database>, name: TransitionName, request: TransitionRequest, settings: LeaseSettings): Promise<TransitionResult> {
+  const kind = `${name}|${requestShape(request)}|${settings.leaseMs}`;
+  const batcher = batcherFor(transitionBatchers, db, kind, () =>
+    new Batcher<TransitionRequest, TransitionResult>((requests) => applyLeaseTransitions(db, name, requests, settings), {
+      maxBatch: SEND_BATCH_MAX,
+      windowMs: SEND_BATCH_WINDOW_MS,
+      maxInFlight: 2,
+      keys: (r) => r.ids,
+    }),
+  );
+  return batcher.submit(request);
+}
+
+export interface ClaimGroupRequest {
+  groupKey: string;
+  limit: number;
+  owner: string;
+  actor: string;
+  jobId?: string;
+}
+
+/**
+ * The claim of several attempts in ONE statement: for each group (distinct groups only), its
+ * next pending rows (`FOR UPDATE SKIP LOCKED` over the window of each group), moved to `sending`
+ * under each attempt's own lease, with their events. The same rule as claimRows, per group.
+ */
+export async function claimGroups(db: Db, requests: readonly ClaimGroupRequest[], settings: LeaseSettings): Promise<LedgerRow[][]> {
+  if (requests.length === 0) return [];
+  if (new Set(requests.map((r) => r.groupKey)).size !== requests.length) throw new Error('one claim per group in a statement');
+  const spec = TRANSITIONS.claim;
+  const { rows } = await sql<LedgerRow & { claim_actor: string }>`
+    with req as (
+      select * from unnest(${requests.map((r) => r.groupKey)}::text[], ${requests.map((r) => r.owner)}::text[], ${requests.map((r) => r.jobId ?? null)}::text[],
+        ${requests.map((r) => r.actor)}::text[], ${requests.map((r) => r.limit)}::int[]) as q(group_key, owner, job_id, actor, lim)
+    ), picked as (
+      select p.id, req.owner, req.job_id, req.actor from req cross join lateral (
+        select l.id from reminder_ledger l
+        where l.group_key = req.group_key and l.status = any(${statusArray(spec.from)})
+          and (l.lease_expires_at is null or l.lease_expires_at < now() - ${interval(settings.replayGraceMs)})
+        order by l.id limit req.lim
+        for update skip locked
+      ) p
+    ), moved as (
+      update reminder_ledger r set status = ${spec.to}, reason = null, updated_at = now(),
+        lease_owner = picked.owner, claim_token = picked.owner, lease_expires_at = now() + ${interval(settings.leaseMs)}, claimed_at = now(),
+        ${handedOverColumn(spec.handedOver)}, attempts = r.attempts + 1, job_id = picked.job_id
+      from picked where r.id = picked.id
+      returning r.*, picked.actor as claim_actor
+    ), events as (
+      insert into reminder_events (ledger_id, event, status, detail, actor)
+      select id, ${spec.event}, ${spec.to}, 'attempt ' || attempts, claim_actor from moved
+    )
+    select * from moved order by id`.execute(db);
+  const byOwner = new Map<string, LedgerRow[]>(requests.map((r) => [r.owner, []]));
+  for (const { claim_actor: _actor, ...row } of rows) byOwner.get(row.lease_owner as string)?.push(row as LedgerRow);
+  return requests.map((r) => byOwner.get(r.owner) ?? []);
 }
 
 /**

@@ -12,7 +12,7 @@ import { unsubscribeUrl } from '../unsubscribe/token';
 import { type Claim, claimNext } from './claim';
 import { recordEvents } from './events';
 import { type LeaseKeeper, leaseKeeperFor } from './lease-keeper';
-import { applyTransition, type LeaseSettings, type TransitionRequest, type TransitionResult } from './ledger-sql';
+import { applyLeaseTransition, applyTransition, type LeaseSettings, type TransitionRequest, type TransitionResult } from './ledger-sql';
 import { messageIdFor } from './message-id';
 import type { SendJobData } from './send-job-payload';
 import { attemptBounds, outcomeTransition, type TransitionName } from './transitions';
@@ -103,6 +103,9 @@ export async function runSendJob(deps: SendDeps, payload: SendJobData, attempt: 
     } finally {
       leases.release(claim.owner);
     }
+    // A claim that took fewer rows than one email holds emptied the group: the statement that
+    // would only confirm it is saved. Rows added to the group since get a job from the outbox.
+    if (claim.examined < deps.config.maxItemsPerEmail) return result;
   }
 }
 
@@ -173,7 +176,7 @@ async function deliver(deps: SendDeps, claim: Claim, attempt: AttemptInfo, resul
   const markedAt = performance.now();
   let mark: TransitionResult;
   try {
-    mark = await applyTransition(deps.db, 'handOver', { ids, owner: claim.owner, actor: attempt.actor, ...versions }, settings);
+    mark = await applyLeaseTransition(deps.db, 'handOver', { ids, owner: claim.owner, actor: attempt.actor, ...versions }, settings);
   } catch (error) {
     logger.warn({ ...context, err: error }, 'database error before the hand-over: not sent, will retry');
     await before('retry', `database error before sending: ${(error as Error).message}`).catch(() => undefined);
@@ -253,7 +256,8 @@ function outcomeDetail(handOver: HandOver, name: ReturnType<typeof outcomeTransi
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
- * Records an outcome as one guarded statement, retried with back-off until `withinMs` of wall
+ * Records an outcome as one guarded statement (shared with the process's other attempts recording
+ * the same transition at the same moment, see batcher.ts), retried with back-off until `withinMs` of wall
  * clock have passed (each try bounded too: a connection that waits for the server to come back
  * counts against the bound). A late try that lands anyway is harmless: every statement is
  * guarded by the status and the lease owner. A transition that moves none of the rows means the
@@ -267,7 +271,7 @@ async function recordWithin(deps: SendDeps, name: TransitionName, request: Trans
     const left = deadline - performance.now();
     try {
       if (left <= 0) throw new Error(`gave up recording ${name} within the attempt's bound`);
-      const moved = await withTimeout(applyTransition(deps.db, name, request, settings), left, `recording ${name} took longer than the attempt's bound`);
+      const moved = await withTimeout(applyLeaseTransition(deps.db, name, request, settings), left, `recording ${name} took longer than the attempt's bound`);
       if (moved.missed.length > 0) await lateOutcome(deps, name, request, moved.missed, settings);
       return moved;
     } catch (error) {

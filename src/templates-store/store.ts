@@ -1,4 +1,3 @@
-import { createTwoFilesPatch } from 'diff';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database, PublicationAction, TemplateArm } from '../db/types';
 import type { StoredVersion } from '../render/template-versions';
@@ -406,6 +405,8 @@ export async function diffVersions(db: Db, from: string, to: string): Promise<st
     return row.files;
   };
   const [a, b] = await Promise.all([files(from), files(to)]);
+  // Loaded here, not by every process that reads the store: only this command diffs.
+  const { createTwoFilesPatch } = await import('diff');
   const names = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
   return names
     .filter((name) => a[name] !== b[name])

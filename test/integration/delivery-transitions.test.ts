@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { claimNext } from '../../src/delivery/claim';
-import { applyTransition, type LeaseSettings, settleExpiredLeases, type TransitionRequest } from '../../src/delivery/ledger-sql';
+import { applyLeaseTransition, applyLeaseTransitions, applyTransition, type LeaseSettings, settleExpiredLeases, type TransitionRequest } from '../../src/delivery/ledger-sql';
 import { TRANSITIONS, type TransitionName } from '../../src/delivery/transitions';
 import { addDays } from '../../src/dates';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
@@ -149,4 +149,37 @@ it('claims at most the limit; the rest of the group stays pending for the next e
   expect(first.input?.items).toHaveLength(2);
   const statuses = await t.app.db.selectFrom('reminder_ledger').select('status').execute();
   expect(statuses.filter((s) => s.status === 'pending')).toHaveLength(3);
+});
+
+it('attempts of several groups claimed and recorded in shared statements: each row moves only under its own lease, with its own outcome', async () => {
+  const groups = [await pendingRow(30, 'a@example.com'), await pendingRow(30, 'b@example.com'), await pendingRow(30, 'c@example.com')];
+  const claims = await Promise.all(groups.map((g, i) => claim(g.groupKey, `w${i}`)));
+  expect(claims.map((c) => c.rows.map((r) => r.id))).toEqual(groups.map((g) => [g.id]));
+  expect(new Set(claims.map((c) => c.owner)).size).toBe(3);
+  for (const [i, g] of groups.entries()) expect(await row(g.id)).toMatchObject({ status: 'sending', lease_owner: claims[i]!.owner });
+  // One statement for three attempts; the second names a lease that is not its own.
+  const results = await applyLeaseTransitions(
+    t.app.db,
+    'sent',
+    groups.map((g, i) => ({ ids: [g.id], owner: i === 1 ? 'not-mine' : claims[i]!.owner, actor: `w${i}`, detail: `250 ok ${i}`, messageId: `m${i}@x` })),
+    settings,
+  );
+  expect(results.map((r) => r.missed)).toEqual([[], [groups[1]!.id], []]);
+  expect(results.map((r) => r.moved.map((m) => m.id))).toEqual([[groups[0]!.id], [], [groups[2]!.id]]);
+  expect(await row(groups[0]!.id)).toMatchObject({ status: 'sent', message_id: 'm0@x' });
+  expect(await row(groups[1]!.id)).toMatchObject({ status: 'sending', message_id: null });
+  expect(await row(groups[2]!.id)).toMatchObject({ status: 'sent', message_id: 'm2@x' });
+  const audit = await t.app.db.selectFrom('reminder_events').select(['ledger_id', 'actor', 'detail', 'message_id']).where('event', '=', 'sent').orderBy('ledger_id').execute();
+  expect(audit).toEqual([
+    { ledger_id: groups[0]!.id, actor: 'w0', detail: '250 ok 0', message_id: 'm0@x' },
+    { ledger_id: groups[2]!.id, actor: 'w2', detail: '250 ok 2', message_id: 'm2@x' },
+  ]);
+  // Group-committed from concurrent callers: the same answers as one by one.
+  const late = await Promise.all([
+    applyLeaseTransition(t.app.db, 'failed', { ids: [groups[1]!.id], owner: claims[1]!.owner, actor: 'w1', detail: '550 no' }, settings),
+    applyLeaseTransition(t.app.db, 'failed', { ids: [groups[0]!.id], owner: claims[0]!.owner, actor: 'w0', detail: '550 late' }, settings),
+  ]);
+  expect(late.map((r) => r.missed)).toEqual([[], [groups[0]!.id]]);
+  expect(await row(groups[1]!.id)).toMatchObject({ status: 'failed', reason: '550 no', lease_expires_at: null });
+  expect((await row(groups[0]!.id)).status).toBe('sent');
 });
