@@ -134,37 +134,36 @@ export function registerEditorRoutes(router: express.Router, app: App, ctxOf: (r
     }
   }));
 
-  router.post('/templates/draft', wrap(async (req, res) => {
-    if (!mayEdit(res)) return;
+  /** The edit a draft or publish form carries, or null once the page has said what is missing. */
+  const editForm = (req: Request, res: Response, refused: string) => {
     const body = req.body as Record<string, unknown>;
     const ref = variantFrom(body);
     const files = filesOf(body.files);
     const ctx = ctxOf(res);
     if (!ref || !files) {
-      res.status(400).type('html').send(messagePage(ctx, 'Not saved', 'The form named no variant or no files: reload the editor and try again.'));
-      return;
+      res.status(400).type('html').send(messagePage(ctx, refused, 'The form named no variant or no files: reload the editor and try again.'));
+      return null;
     }
-    const arm = armOf(body.arm);
     const base = str(body.base);
-    const draft = await saveDraft(db, { ref, arm, baseVersion: VERSION.test(base) ? base : null, files, actor: actorName(ctx.userName), message: str(body.message).trim().slice(0, 500) });
+    return { ref, files, ctx, arm: armOf(body.arm), baseVersion: VERSION.test(base) ? base : null, message: str(body.message).trim().slice(0, 500) };
+  };
+
+  router.post('/templates/draft', wrap(async (req, res) => {
+    if (!mayEdit(res)) return;
+    const form = editForm(req, res, 'Not saved');
+    if (!form) return;
+    const { ref, files, ctx, arm, baseVersion } = form;
+    const draft = await saveDraft(db, { ref, arm, baseVersion, files, actor: actorName(ctx.userName), message: form.message });
     await recordAction(db, { userName: ctx.userName, action: 'save draft', target: `template ${ref.family}/${ref.locale}/${ref.variant} arm ${arm}`, detail: `draft ${draft.id}` });
     res.redirect(303, `/console/templates/edit?${new URLSearchParams({ ...editorQuery(`${ref.family}/${ref.locale}/${ref.variant}`, arm), draft: draft.id, done: `Draft ${draft.id} saved: it is not sent until published.` }).toString()}`);
   }));
 
   router.post('/templates/publish', wrap(async (req, res) => {
     if (!mayEdit(res)) return;
-    const body = req.body as Record<string, unknown>;
-    const ref = variantFrom(body);
-    const files = filesOf(body.files);
-    const ctx = ctxOf(res);
-    if (!ref || !files) {
-      res.status(400).type('html').send(messagePage(ctx, 'Not published', 'The form named no variant or no files: reload the editor and try again.'));
-      return;
-    }
-    const arm = armOf(body.arm);
-    const base = str(body.base);
-    const message = str(body.message).trim().slice(0, 500) || 'edited in the console';
-    const baseVersion = VERSION.test(base) ? base : null;
+    const form = editForm(req, res, 'Not published');
+    if (!form) return;
+    const { ref, files, ctx, arm, baseVersion } = form;
+    const message = form.message || 'edited in the console';
     try {
       const outcome = await publishEdit(db, config, config.templatesDir, { ref, arm, files, baseVersion, actor: actorName(ctx.userName), message });
       const target = `template ${ref.family}/${ref.locale}/${ref.variant} arm ${arm}`;
