@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { addUser } from '../../src/console/users';
 import { addDays, businessDate } from '../../src/dates';
-import { exited, killLeftovers, ROOT, spawnCli } from '../helpers/cli';
+import { exited, ROOT, spawnCli, stopDaemon } from '../helpers/cli';
 import { launchBrowser, saveScreenshot } from '../helpers/browser';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { useMailTestEnv } from '../helpers/mail-test-env';
@@ -78,11 +78,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  if (daemon) {
-    daemon.kill('SIGTERM');
-    await Promise.race([exited(daemon), new Promise((r) => setTimeout(r, 15_000))]);
-    await killLeftovers([daemon]);
-  }
+  if (daemon) await stopDaemon(daemon);
 });
 
 async function signedIn(user: { name: string; password: string }, width = 1280): Promise<{ context: BrowserContext; page: Page }> {

@@ -2,7 +2,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { addUser } from '../../src/console/users';
 import { addDays, businessDate } from '../../src/dates';
 import { outcomesReport } from '../../src/outcomes/report';
-import { exited, killLeftovers, runCli, spawnCli } from '../helpers/cli';
+import { runCli, spawnCli, stopDaemon } from '../helpers/cli';
 import { launchBrowser, saveScreenshot } from '../helpers/browser';
 import { insertLicense, insertOrder } from '../helpers/fixtures';
 import { useMailTestEnv } from '../helpers/mail-test-env';
@@ -58,11 +58,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  if (daemon) {
-    daemon.kill('SIGTERM');
-    await Promise.race([exited(daemon), new Promise((r) => setTimeout(r, 15_000))]);
-    await killLeftovers([daemon]);
-  }
+  if (daemon) await stopDaemon(daemon);
 });
 
 async function signedIn(user: { name: string; password: string }): Promise<{ context: BrowserContext; page: Page }> {

@@ -66,3 +66,10 @@ export async function killLeftovers(children: Iterable<ChildProcess>): Promise<v
     await exited(child);
   }
 }
+
+/** Stops a daemon as its service manager would: SIGTERM, up to `graceMs` to finish, then SIGKILL. */
+export async function stopDaemon(child: ChildProcess, graceMs = 15_000): Promise<void> {
+  child.kill('SIGTERM');
+  await Promise.race([exited(child), new Promise((resolve) => setTimeout(resolve, graceMs))]);
+  await killLeftovers([child]);
+}
