@@ -29,7 +29,8 @@ export interface LeaseSettings {
   replayGraceMs: number;
 }
 
-function leaseColumns(effect: LeaseEffect, owner: string | null, leaseMs: number): RawBuilder<unknown> {
+/** The lease columns a transition writes; `owner` is a value, or a column of the statement's own (one owner per row). */
+function leaseColumns(effect: LeaseEffect, owner: string | null | RawBuilder<unknown>, leaseMs: number): RawBuilder<unknown> {
   switch (effect) {
     case 'take':
       return sql`lease_owner = ${owner}, claim_token = ${owner}, lease_expires_at = now() + ${interval(leaseMs)}, claimed_at = now()`;
@@ -64,6 +65,27 @@ function guardClause(spec: TransitionSpec, ids: readonly string[], owner: string
     case 'settled':
       return sql`(lease_expires_at is null or lease_expires_at < now() - ${interval(settings.replayGraceMs)})`;
   }
+}
+
+/**
+ * The SET list of a transition, shared by the one-request statement and the batched one: the
+ * status and what the table says goes with it, then the columns the request sets. `reason` is the
+ * row's new reason where the transition keeps one.
+ */
+function transitionSet(name: TransitionName, spec: TransitionSpec, parts: { reason: unknown; owner: string | null | RawBuilder<unknown>; extras: RawBuilder<unknown>[] }, leaseMs: number): RawBuilder<unknown> {
+  const statusChange = spec.to !== spec.from[0] || spec.from.length > 1;
+  return sql.join(
+    [
+      sql`status = ${spec.to}`,
+      ...(statusChange ? [sql`updated_at = now()`, sql`reason = ${spec.keepsReason ? parts.reason : null}`] : []),
+      leaseColumns(spec.lease, parts.owner, leaseMs),
+      handedOverColumn(spec.handedOver),
+      ...(spec.attempts !== 0 ? [sql`attempts = greatest(0, reminder_ledger.attempts + ${spec.attempts})`] : []),
+      ...(name === 'sent' ? [sql`sent_at = now()`] : []),
+      ...parts.extras,
+    ],
+    sql`, `,
+  );
 }
 
 export interface TransitionRequest {
@@ -107,25 +129,13 @@ export async function applyTransition(db: Db, name: TransitionName, request: Tra
   if (request.ids.length === 0) return { transition: name, moved: [], missed: [] };
   const guard = guardClause(spec, request.ids, request.owner ?? null, settings);
   const extras: RawBuilder<unknown>[] = [];
-  if (name === 'sent') extras.push(sql`sent_at = now()`);
   if (request.messageId !== undefined) extras.push(sql`message_id = ${request.messageId}`);
   if (request.templateVersion !== undefined) extras.push(sql`template_version = ${request.templateVersion}`);
   if (request.templateArm !== undefined) extras.push(sql`template_arm = ${request.templateArm}`);
   if (request.templateLocale !== undefined) extras.push(sql`template_locale = ${request.templateLocale}`);
   if (request.set?.group_key !== undefined) extras.push(sql`group_key = ${request.set.group_key}`);
   if (request.set?.forced !== undefined) extras.push(sql`forced = ${request.set.forced}`);
-  const statusChange = spec.to !== spec.from[0] || spec.from.length > 1;
-  const setClause = sql.join(
-    [
-      sql`status = ${spec.to}`,
-      ...(statusChange ? [sql`updated_at = now()`, sql`reason = ${spec.keepsReason ? (request.detail ?? null) : null}`] : []),
-      leaseColumns(spec.lease, request.owner ?? null, settings.leaseMs),
-      handedOverColumn(spec.handedOver),
-      ...(spec.attempts !== 0 ? [sql`attempts = greatest(0, attempts + ${spec.attempts})`] : []),
-      ...extras,
-    ],
-    sql`, `,
-  );
+  const setClause = transitionSet(name, spec, { reason: request.detail ?? null, owner: request.owner ?? null, extras }, settings.leaseMs);
   const update = sql`update reminder_ledger set ${setClause}
     where id = any(${idArray(request.ids)}) and status = any(${statusArray(spec.from)}) and ${guard}
     returning id, attempts, status, group_key`;
@@ -171,27 +181,15 @@ export async function applyLeaseTransitions(db: Db, name: TransitionName, reques
   if (rows.length === 0) return requests.map(() => ({ transition: name, moved: [], missed: [] }));
   const perRow = <T>(pick: (r: TransitionRequest) => T) => rows.map(({ i }) => pick(requests[i] as TransitionRequest));
   const setters = REQUEST_COLUMNS.filter(([field]) => (requests[0] as TransitionRequest)[field] !== undefined).map(([, column]) => sql`${sql.ref(column)} = q.${sql.ref(column)}`);
-  const statusChange = spec.to !== spec.from[0] || spec.from.length > 1;
-  const setClause = sql.join(
-    [
-      sql`status = ${spec.to}`,
-      ...(statusChange ? [sql`updated_at = now()`, spec.keepsReason ? sql`reason = q.detail` : sql`reason = null`] : []),
-      leaseColumns(spec.lease, null, settings.leaseMs),
-      handedOverColumn(spec.handedOver),
-      ...(spec.attempts !== 0 ? [sql`attempts = greatest(0, l.attempts + ${spec.attempts})`] : []),
-      ...(name === 'sent' ? [sql`sent_at = now()`] : []),
-      ...setters,
-    ],
-    sql`, `,
-  );
+  const setClause = transitionSet(name, spec, { reason: sql.ref('q.detail'), owner: null, extras: setters }, settings.leaseMs);
   const text = (values: Array<string | null | undefined>) => sql`${values.map((v) => v ?? null)}::text[]`;
-  const update = sql`update reminder_ledger l set ${setClause}
+  const update = sql`update reminder_ledger set ${setClause}
     from (select * from unnest(${idArray(rows.map((r) => r.id))}, ${text(perRow((r) => r.owner))}, ${text(perRow((r) => r.detail))}, ${text(perRow((r) => r.actor))},
       ${text(perRow((r) => r.messageId))}, ${text(perRow((r) => r.templateVersion))}, ${text(perRow((r) => r.templateArm))}, ${text(perRow((r) => r.templateLocale))})
       as u(id, owner, detail, actor, message_id, template_version, template_arm, template_locale)) q
-    where l.id = q.id and l.status = any(${statusArray(spec.from)}) and l.lease_owner = q.owner
-      ${spec.lease === 'extend' ? sql`and l.lease_expires_at > now()` : sql``}
-    returning l.id, l.attempts, l.status, l.group_key, q.detail, q.actor, q.message_id, q.template_version`;
+    where reminder_ledger.id = q.id and reminder_ledger.status = any(${statusArray(spec.from)}) and reminder_ledger.lease_owner = q.owner
+      ${spec.lease === 'extend' ? sql`and reminder_ledger.lease_expires_at > now()` : sql``}
+    returning reminder_ledger.id, reminder_ledger.attempts, reminder_ledger.status, reminder_ledger.group_key, q.detail, q.actor, q.message_id, q.template_version`;
   const statement = spec.event
     ? sql<TransitionResult['moved'][number]>`with moved as (${update}),
         events as (
@@ -243,9 +241,10 @@ export interface ClaimGroupRequest {
 }
 
 /**
- * The claim of several attempts in ONE statement: for each group (distinct groups only), its
- * next pending rows (`FOR UPDATE SKIP LOCKED` over the window of each group), moved to `sending`
- * under each attempt's own lease, with their events. The same rule as claimRows, per group.
+ * The claim, for several attempts in ONE statement: for each group (distinct groups only), its
+ * next pending rows (at most the attempt's `limit`; rows another claim holds are passed over, `FOR
+ * UPDATE SKIP LOCKED`) move to `sending` under that attempt's own lease, their attempt counted,
+ * with their events. A row replayed while an earlier lease may still run (its grace) waits.
  */
 export async function claimGroups(db: Db, requests: readonly ClaimGroupRequest[], settings: LeaseSettings): Promise<LedgerRow[][]> {
   if (requests.length === 0) return [];
@@ -265,8 +264,7 @@ export async function claimGroups(db: Db, requests: readonly ClaimGroupRequest[]
       ) p
     ), moved as (
       update reminder_ledger r set status = ${spec.to}, reason = null, updated_at = now(),
-        lease_owner = picked.owner, claim_token = picked.owner, lease_expires_at = now() + ${interval(settings.leaseMs)}, claimed_at = now(),
-        ${handedOverColumn(spec.handedOver)}, attempts = r.attempts + 1, job_id = picked.job_id
+        ${leaseColumns(spec.lease, sql.ref('picked.owner'), settings.leaseMs)}, ${handedOverColumn(spec.handedOver)}, attempts = r.attempts + 1, job_id = picked.job_id
       from picked where r.id = picked.id
       returning r.*, picked.actor as claim_actor
     ), events as (
@@ -277,38 +275,6 @@ export async function claimGroups(db: Db, requests: readonly ClaimGroupRequest[]
   const byOwner = new Map<string, LedgerRow[]>(requests.map((r) => [r.owner, []]));
   for (const { claim_actor: _actor, ...row } of rows) byOwner.get(row.lease_owner as string)?.push(row as LedgerRow);
   return requests.map((r) => byOwner.get(r.owner) ?? []);
-}
-
-/**
- * The claim: the next pending rows of one group (at most `limit`, rows another claim holds
- * passed over) move to `sending` under a new lease, their attempt counted, with their events,
- * in one statement. A row replayed while an earlier lease may still run (its grace) waits.
- */
-export async function claimRows(
-  db: Db,
-  request: { groupKey: string; limit: number; owner: string; actor: string; jobId?: string },
-  settings: LeaseSettings,
-): Promise<LedgerRow[]> {
-  const spec = TRANSITIONS.claim;
-  const { rows } = await sql<LedgerRow>`
-    with picked as (
-      select id from reminder_ledger
-      where group_key = ${request.groupKey} and status = any(${statusArray(spec.from)})
-        and (lease_expires_at is null or lease_expires_at < now() - ${interval(settings.replayGraceMs)})
-      order by id limit ${request.limit}
-      for update skip locked
-    ), moved as (
-      update reminder_ledger r set status = ${spec.to}, reason = null, updated_at = now(),
-        ${leaseColumns(spec.lease, request.owner, settings.leaseMs)}, ${handedOverColumn(spec.handedOver)},
-        attempts = r.attempts + 1, job_id = ${request.jobId ?? null}
-      from picked where r.id = picked.id
-      returning r.*
-    ), events as (
-      insert into reminder_events (ledger_id, event, status, detail, actor)
-      select id, ${spec.event}, ${spec.to}, 'attempt ' || attempts, ${request.actor} from moved
-    )
-    select * from moved order by id`.execute(db);
-  return rows;
 }
 
 /** The heartbeat: extends the live leases of these owners (an expired one is not revived). */
