@@ -1,28 +1,17 @@
-import { type Kysely, type RawBuilder, sql } from 'kysely';
+import { type Kysely, type RawBuilder, type Selectable, sql } from 'kysely';
 import { addDays } from '../dates';
-import { type Database, type IsoDate, REMINDER_KINDS, type ReminderKind } from '../db/types';
+import { type Database, type IsoDate, REMINDER_KINDS, type ReminderKind, type ReminderLedgerTable } from '../db/types';
 import { EXPIRY_SOURCE, ON_ITS_WAY } from '../delivery/eligibility';
 import { candidateDaysLeft } from './due-rule';
 import type { Config } from '../config';
 
 type ScanConfig = Pick<Config, 'offsets' | 'catchupDays'>;
 
-/** A row the scan would record, as the pure rule's `planScan` returns it. */
-export interface DuePlannedRow {
-  kind: ReminderKind;
-  license_id: string;
-  license_key: string;
-  order_id: string;
-  order_number: string;
-  expires_on: IsoDate;
-  offset_days: number;
-  recipient: string;
-  scan_date: IsoDate;
-  group_key: string;
-  status: 'pending' | 'skipped';
-  reason: string | null;
-  days_left: number;
-}
+/** A row the scan would record, as the pure rule's `planScan` returns it: the ledger's columns, and the days left. */
+export type DuePlannedRow = Pick<
+  Selectable<ReminderLedgerTable>,
+  'kind' | 'license_id' | 'license_key' | 'order_id' | 'order_number' | 'expires_on' | 'offset_days' | 'recipient' | 'scan_date' | 'group_key' | 'reason'
+> & { status: 'pending' | 'skipped'; days_left: number };
 
 /** What one scan recorded for one kind and offset. */
 export interface DueCount {
